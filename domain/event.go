@@ -1,0 +1,57 @@
+package domain
+
+import (
+	"fmt"
+	"time"
+)
+
+// EventType names a saga event.
+type EventType string
+
+// The seed's events and their compensation twins.
+const (
+	EventSagaStarted       EventType = "SagaStarted"
+	EventInventoryReserved EventType = "InventoryReserved"
+	EventOrderCreated      EventType = "OrderCreated"
+	EventPaymentProcessed  EventType = "PaymentProcessed"
+	EventOrderConfirmed    EventType = "OrderConfirmed"
+
+	EventPaymentRefunded   EventType = "PaymentRefunded"
+	EventOrderCancelled    EventType = "OrderCancelled"
+	EventInventoryReleased EventType = "InventoryReleased"
+	EventSagaCompensated   EventType = "SagaCompensated"
+)
+
+// EventSchemaVersion is the version of the event envelope and payloads.
+const EventSchemaVersion = 1
+
+// Event is one fact in a saga's timeline. Seq numbers a saga's events from
+// 1 without gaps; ID is derived from (SagaID, Seq), so a redelivered or
+// re-published event always carries the same ID and consumers can drop
+// duplicates by ID alone.
+type Event struct {
+	ID        string    `json:"id"`
+	SagaID    SagaID    `json:"sagaId"`
+	Seq       int       `json:"seq"`
+	Type      EventType `json:"type"`
+	At        time.Time `json:"at"`
+	ProductID ProductID `json:"productId"`
+	OrderID   OrderID   `json:"orderId,omitempty"`
+	Qty       int64     `json:"qty"`
+	// AmountMinor is set on payment events.
+	AmountMinor int64 `json:"amountMinor,omitempty"`
+	// Reason is set on compensation events: why the saga compensated.
+	Reason string `json:"reason,omitempty"`
+}
+
+// EventID returns the ID of the seq-th event of saga id.
+func EventID(id SagaID, seq int) string { return fmt.Sprintf("%s-%03d", id, seq) }
+
+// IsCompensation reports whether t is one of the compensation events.
+func (t EventType) IsCompensation() bool {
+	switch t {
+	case EventPaymentRefunded, EventOrderCancelled, EventInventoryReleased, EventSagaCompensated:
+		return true
+	}
+	return false
+}

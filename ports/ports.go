@@ -1,0 +1,218 @@
+// Package ports declares the roles flashsale's use cases need from the world.
+//
+// Each interface is small and named by role. Every method's doc comment is
+// its contract: which errors it returns (the sentinels of package domain),
+// whether it is idempotent, and that it is safe for concurrent use (all of
+// them are, unless a comment says otherwise). Contract suites for every port
+// live in ports/porttest and run against each adapter.
+//
+// Every method takes a context; adapters honour its deadline and return an
+// error wrapping domain.ErrUnavailable when a dependency does not answer.
+package ports
+
+import (
+	"context"
+	"time"
+
+	"github.com/flashsale/flashsale/domain"
+)
+
+// Clock tells the time. Use cases never read the wall clock directly, so a
+// simulation can drive time.
+type Clock interface {
+	// Now returns the current time.
+	Now() time.Time
+}
+
+// IDs makes identifiers.
+type IDs interface {
+	// NewID returns an identifier that has never been returned before and
+	// satisfies domain ID validation (at most 64 characters of
+	// [A-Za-z0-9._-]). Lock tokens are made with it too, so production
+	// implementations must be unguessable.
+	NewID() string
+}
+
+// Inventory is the stock gate every purchase passes: it holds reservations
+// keyed by saga ID, each with a deadline, and keeps stock and reserved per
+// product with 0 <= reserved <= stock at all times.
+type Inventory interface {
+	// Reserve holds r.Qty units of r.ProductID for r.SagaID until r.Deadline,
+	// atomically: if stock - reserved < qty it changes nothing and returns
+	// domain.ErrInsufficientStock. It returns domain.ErrProductNotFound when
+	// the product has no stock record. Idempotent by (product, saga ID):
+	// calling it again for the same saga and product changes nothing and
+	// returns the first call's answer (nil or domain.ErrInsufficientStock),
+	// except that once the reservation has been released it returns
+	// domain.ErrReservationReleased (a released reservation is never handed
+	// out again), and a call with another quantity returns
+	// domain.ErrIdempotencyMismatch. Consumed and refused records are
+	// remembered for a retention window (a day by default) longer than any
+	// retry; a saga ID reused for another product is another record.
+	Reserve(ctx context.Context, r domain.Reservation) error
+	// Confirm consumes the saga's held reservation as a sale: reserved and
+	// stock both go down by its quantity, together. It returns nil if the
+	// reservation is confirmed now or was confirmed before (idempotent),
+	// domain.ErrReservationReleased if it was released, and
+	// domain.ErrReservationNotFound if the saga never reserved.
+	Confirm(ctx context.Context, product domain.ProductID, saga domain.SagaID) error
+	// Release consumes the saga's held reservation without a sale: reserved
+	// goes down. It returns nil if it released now. Otherwise it changes
+	// nothing and says why: domain.ErrReservationReleased (released before),
+	// domain.ErrReservationConfirmed (it was sold; never undo that), or
+	// domain.ErrReservationNotFound (unknown saga).
+	Release(ctx context.Context, product domain.ProductID, saga domain.SagaID) error
+	// Level returns the product's stock and reserved counts, or
+	// domain.ErrProductNotFound.
+	Level(ctx context.Context, product domain.ProductID) (domain.StockLevel, error)
+}
+
+// InventoryReaper is the optional capability the reaper uses.
+type InventoryReaper interface {
+	// Expired returns up to limit held reservations whose deadline is at or
+	// before now, oldest deadline first. It changes nothing: the caller
+	// decides (from durable saga state) whether each is confirmed or released.
+	Expired(ctx context.Context, now time.Time, limit int) ([]domain.Reservation, error)
+}
+
+// InventoryLoader sets the gate's stock from the durable catalog.
+type InventoryLoader interface {
+	// AddStock adds delta (>= 0) to the product's stock, creating its stock
+	// record at delta if it has none. Not idempotent: call it once per supply.
+	AddStock(ctx context.Context, product domain.ProductID, delta int64) error
+	// SetStock overwrites the product's stock (creating the record), leaving
+	// reserved and held reservations as they are. It is for loading at start
+	// and for reconciliation at rest.
+	SetStock(ctx context.Context, product domain.ProductID, stock int64) error
+}
+
+// VersionedReserver is the optional capability the optimistic strategy
+// uses: a reservation applied only if the product's stock record still has
+// the version the caller read (with Inventory.Level).
+type VersionedReserver interface {
+	// ReserveIfVersion is Reserve, applied only when the product's stock
+	// version equals version; otherwise it changes nothing and returns
+	// domain.ErrConflict. Idempotent by saga ID like Reserve.
+	ReserveIfVersion(ctx context.Context, r domain.Reservation, version int64) error
+}
+
+// Locker hands out exclusive, expiring locks identified by a key. A holder
+// proves ownership with the token it acquired with.
+type Locker interface {
+	// Acquire takes key for token for ttl, or returns domain.ErrLockBusy at
+	// once if anyone (including the same token) holds it.
+	Acquire(ctx context.Context, key, token string, ttl time.Duration) error
+	// Release frees key if token still holds it; otherwise it changes nothing
+	// and returns domain.ErrLockLost (never freeing another holder's lock).
+	Release(ctx context.Context, key, token string) error
+	// Extend resets key's ttl if token still holds it; otherwise it returns
+	// domain.ErrLockLost.
+	Extend(ctx context.Context, key, token string, ttl time.Duration) error
+}
+
+// Catalog is the durable product store.
+type Catalog interface {
+	// Product returns the product or domain.ErrProductNotFound.
+	Product(ctx context.Context, id domain.ProductID) (domain.Product, error)
+	// Products returns all products ordered by ID.
+	Products(ctx context.Context) ([]domain.Product, error)
+	// Supply creates or restocks a product (domain.Supply.Apply) under a
+	// version check and returns the stored product.
+	Supply(ctx context.Context, s domain.Supply) (domain.Product, error)
+}
+
+// ProductCache caches product details (cache-aside).
+type ProductCache interface {
+	// Get returns the cached product and true, or false on a miss.
+	Get(ctx context.Context, id domain.ProductID) (domain.Product, bool, error)
+	// Set caches p for ttl.
+	Set(ctx context.Context, p domain.Product, ttl time.Duration) error
+	// Delete drops the entry; deleting a missing entry is not an error.
+	Delete(ctx context.Context, id domain.ProductID) error
+}
+
+// SagaStore is the durable saga log. A saga record carries its order (they
+// share one record and one version) and its event timeline, which doubles
+// as the outbox: events are stored in the same write as the state they
+// describe.
+type SagaStore interface {
+	// Create stores a new saga. It returns domain.ErrDuplicate if a saga with
+	// the same ID exists (and changes nothing).
+	Create(ctx context.Context, s *domain.Saga) error
+	// Update loads the saga, applies fn to it and stores the result only if
+	// the stored version is still the one loaded, bumping the version; on a
+	// lost race it reloads and applies fn again, a bounded number of times,
+	// then returns domain.ErrConflict. If fn returns an error nothing is
+	// stored and that error is returned. A transition of the order to
+	// CONFIRMED decrements the product's durable stock by the order's qty in
+	// the same write, and fails with domain.ErrInsufficientStock if the
+	// stock would go negative. Returns domain.ErrSagaNotFound for an unknown ID.
+	Update(ctx context.Context, id domain.SagaID, fn func(*domain.Saga) error) (*domain.Saga, error)
+	// Saga returns a copy of the saga or domain.ErrSagaNotFound.
+	Saga(ctx context.Context, id domain.SagaID) (*domain.Saga, error)
+	// Stale returns up to limit IDs of unfinished sagas whose lease ended at
+	// or before now (domain.Saga.Stale), oldest lease first.
+	Stale(ctx context.Context, now time.Time, limit int) ([]domain.SagaID, error)
+}
+
+// OrderReader finds orders by their own ID.
+type OrderReader interface {
+	// SagaOfOrder returns the saga that owns the order, or
+	// domain.ErrOrderNotFound.
+	SagaOfOrder(ctx context.Context, id domain.OrderID) (*domain.Saga, error)
+}
+
+// EventPublisher delivers saga events to subscribers (Kafka in production).
+type EventPublisher interface {
+	// Publish delivers events, in order, at least once. Events of one saga
+	// keep their order; a redelivery carries the same event ID.
+	Publish(ctx context.Context, events ...domain.Event) error
+}
+
+// Outbox lists the saga events not yet published, for the relay.
+type Outbox interface {
+	// Unpublished returns up to limit events not yet marked published,
+	// each saga's events in order, oldest first.
+	Unpublished(ctx context.Context, limit int) ([]domain.Event, error)
+	// MarkPublished marks the events with these IDs published. Idempotent.
+	MarkPublished(ctx context.Context, ids []string) error
+}
+
+// Payments is the payment gateway.
+type Payments interface {
+	// Charge takes amount for the saga. Idempotent by saga ID: a second call
+	// never charges again and returns the first call's answer. A refusal is
+	// domain.ErrPaymentDeclined. Any other error (a timeout) leaves the
+	// outcome unknown; the caller compensates with Refund, which is safe.
+	Charge(ctx context.Context, saga domain.SagaID, amountMinor int64) error
+	// Refund gives back the saga's charge, if there is one. It returns true if
+	// the saga was charged (and is now refunded), false if it never was.
+	// Idempotent: a second call refunds nothing more and answers the same.
+	// A Refund that finds no charge voids the saga: a Charge arriving later
+	// (a delayed retry) is refused with domain.ErrPaymentDeclined, so money
+	// is never taken after the saga compensated.
+	Refund(ctx context.Context, saga domain.SagaID) (charged bool, err error)
+}
+
+// IdempotencyStore remembers the answer to each Idempotency-Key.
+type IdempotencyStore interface {
+	// Begin claims key for a request whose body hashes to requestHash.
+	// Records expire after the store's TTL; an expired key is new again.
+	// For a new key it returns (nil, nil) and the caller must later Complete
+	// or Abandon it. For a completed key with the same hash it returns the
+	// stored response. It returns domain.ErrIdempotencyMismatch for the same
+	// key with another hash, and domain.ErrRequestInProgress while the first
+	// request is still running.
+	Begin(ctx context.Context, key, requestHash string) (*StoredResponse, error)
+	// Complete stores the final response for key; later Begins replay it.
+	Complete(ctx context.Context, key string, resp StoredResponse) error
+	// Abandon forgets an uncompleted claim (the request failed in a way the
+	// client should retry), so the key can be used again.
+	Abandon(ctx context.Context, key string) error
+}
+
+// StoredResponse is the response replayed for a repeated Idempotency-Key.
+type StoredResponse struct {
+	Status int
+	Body   []byte
+}
