@@ -1,0 +1,359 @@
+package memory
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/flashsale/flashsale/domain"
+	"github.com/flashsale/flashsale/ports"
+)
+
+var (
+	_ ports.Inventory         = (*Inventory)(nil)
+	_ ports.InventoryReaper   = (*Inventory)(nil)
+	_ ports.InventoryLoader   = (*Inventory)(nil)
+	_ ports.VersionedReserver = (*Inventory)(nil)
+)
+
+// DefaultRetention is how long after its deadline a consumed or rejected
+// reservation is remembered, unless WithRetention says otherwise.
+const DefaultRetention = 24 * time.Hour
+
+// Inventory is the in-memory stock gate. It keeps, per product, stock,
+// reserved and a version, and per saga one reservation record: HELD,
+// CONFIRMED, RELEASED, or a remembered rejection. It is safe for concurrent
+// use; every method is one critical section, which is the atomicity a Lua
+// script gives the Redis adapter.
+//
+// Records are what make Reserve, Confirm and Release idempotent, so they
+// outlive their use: a consumed (confirmed or released) or rejected record is
+// pruned by Expired only once the clock has passed its deadline plus the
+// retention. A duplicate Reserve arriving later than that is treated as new.
+// HELD records are never pruned; the reaper consumes them.
+type Inventory struct {
+	clock     ports.Clock
+	retention time.Duration
+
+	mu      sync.Mutex
+	levels  map[domain.ProductID]*domain.StockLevel
+	records map[domain.SagaID]*reservationRecord
+}
+
+type reservationRecord struct {
+	res   domain.Reservation
+	state domain.ReservationState
+	// rejected: the saga's first Reserve was refused for insufficient
+	// stock. Nothing is held and state is empty; the refusal is replayed.
+	rejected bool
+}
+
+// InventoryOption configures NewInventory.
+type InventoryOption func(*Inventory)
+
+// WithRetention sets how long after its deadline a consumed or rejected
+// reservation is remembered (DefaultRetention when not given). It must be
+// longer than any saga can take to retry its Reserve, or a late retry would
+// reserve twice. A non-positive d panics.
+func WithRetention(d time.Duration) InventoryOption {
+	mustHave(d > 0, "WithRetention", "a positive retention")
+	return func(inv *Inventory) { inv.retention = d }
+}
+
+// NewInventory returns an empty inventory that reads time from clock (for
+// pruning only; reservation deadlines are compared with the now passed to
+// Expired). It panics if clock is nil.
+func NewInventory(clock ports.Clock, opts ...InventoryOption) *Inventory {
+	mustHave(clock != nil, "NewInventory", "a clock")
+	inv := &Inventory{
+		clock:     clock,
+		retention: DefaultRetention,
+		levels:    make(map[domain.ProductID]*domain.StockLevel),
+		records:   make(map[domain.SagaID]*reservationRecord),
+	}
+	for _, opt := range opts {
+		opt(inv)
+	}
+	return inv
+}
+
+// Reserve implements ports.Inventory. It returns an error matching
+// domain.ErrInvalidInput for a malformed saga ID or a quantity below 1.
+// Only a refusal for insufficient stock is remembered and replayed: a
+// product that is not found yet may be loaded later, and the saga had no
+// effect to be consistent with.
+//
+// The first answer is replayed only to the same request (product and
+// quantity; the deadline of a retry may differ). Another request under a
+// saga ID already used changes nothing and returns an error wrapping
+// domain.ErrIdempotencyMismatch: answering it "ok" would let the caller
+// believe it holds a quantity it does not, and confirm an order of one
+// size against a reservation of another.
+func (inv *Inventory) Reserve(ctx context.Context, r domain.Reservation) error {
+	return inv.reserve(ctx, r, nil)
+}
+
+// ReserveIfVersion implements ports.VersionedReserver. An earlier answer for
+// the saga (held, consumed or refused) is replayed whatever the version;
+// domain.ErrConflict is never remembered, because the caller retries it with
+// the same saga ID after reading a fresh version.
+func (inv *Inventory) ReserveIfVersion(ctx context.Context, r domain.Reservation, version int64) error {
+	return inv.reserve(ctx, r, &version)
+}
+
+func (inv *Inventory) reserve(ctx context.Context, r domain.Reservation, version *int64) error {
+	if err := contextErr(ctx); err != nil {
+		return fmt.Errorf("reserve %s: %w", r.SagaID, err)
+	}
+	if err := r.SagaID.Validate(); err != nil {
+		return fmt.Errorf("reserve: %w", err)
+	}
+	// Checked before the replay as well as by CanReserve: a request that can
+	// never succeed must not be answered "ok" because a record exists.
+	if r.Qty <= 0 {
+		return fmt.Errorf("reserve %s: %w", r.SagaID, domain.Invalid("qty", "must be positive"))
+	}
+
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if rec, ok := inv.records[r.SagaID]; ok {
+		if rec.res.ProductID != r.ProductID || rec.res.Qty != r.Qty {
+			return fmt.Errorf("reserve %s: saga asked for %d of %s before, now %d of %s: %w",
+				r.SagaID, rec.res.Qty, rec.res.ProductID, r.Qty, r.ProductID, domain.ErrIdempotencyMismatch)
+		}
+		if rec.rejected {
+			return fmt.Errorf("reserve %s: %w", r.SagaID, domain.ErrInsufficientStock)
+		}
+		if rec.state == domain.ReservationReleased {
+			// Never hand a released reservation out again: a late retry
+			// would otherwise sell without holding stock.
+			return fmt.Errorf("reserve %s: %w", r.SagaID, domain.ErrReservationReleased)
+		}
+		return nil
+	}
+	lvl, ok := inv.levels[r.ProductID]
+	if !ok {
+		return fmt.Errorf("reserve %s: %s: %w", r.SagaID, r.ProductID, domain.ErrProductNotFound)
+	}
+	if version != nil && lvl.Version != *version {
+		return fmt.Errorf("reserve %s: %s at version %d, not %d: %w",
+			r.SagaID, r.ProductID, lvl.Version, *version, domain.ErrConflict)
+	}
+	if err := lvl.CanReserve(r.Qty); err != nil {
+		if errors.Is(err, domain.ErrInsufficientStock) {
+			inv.records[r.SagaID] = &reservationRecord{res: r, rejected: true}
+		}
+		return fmt.Errorf("reserve %s: %w", r.SagaID, err)
+	}
+	lvl.Reserved += r.Qty
+	lvl.Version++
+	inv.records[r.SagaID] = &reservationRecord{res: r, state: domain.ReservationHeld}
+	return nil
+}
+
+// reservationOf finds the saga's reservation of product. A rejected saga and a
+// saga that reserved another product never reserved this one.
+func (inv *Inventory) reservationOf(product domain.ProductID, saga domain.SagaID) (*reservationRecord, bool) {
+	rec, ok := inv.records[saga]
+	if !ok || rec.rejected || rec.res.ProductID != product {
+		return nil, false
+	}
+	return rec, true
+}
+
+// Confirm implements ports.Inventory.
+func (inv *Inventory) Confirm(ctx context.Context, product domain.ProductID, saga domain.SagaID) error {
+	if err := contextErr(ctx); err != nil {
+		return fmt.Errorf("confirm %s: %w", saga, err)
+	}
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	rec, ok := inv.reservationOf(product, saga)
+	if !ok {
+		return fmt.Errorf("confirm %s of %s: %w", saga, product, domain.ErrReservationNotFound)
+	}
+	switch rec.state {
+	case domain.ReservationConfirmed:
+		return nil
+	case domain.ReservationReleased:
+		return fmt.Errorf("confirm %s: %w", saga, domain.ErrReservationReleased)
+	}
+	// reserved <= stock held before, and qty <= reserved, so both stay
+	// non-negative and reserved <= stock still holds.
+	lvl := inv.levels[product]
+	lvl.Stock -= rec.res.Qty
+	lvl.Reserved -= rec.res.Qty
+	lvl.Version++
+	rec.state = domain.ReservationConfirmed
+	return nil
+}
+
+// Release implements ports.Inventory.
+func (inv *Inventory) Release(ctx context.Context, product domain.ProductID, saga domain.SagaID) error {
+	if err := contextErr(ctx); err != nil {
+		return fmt.Errorf("release %s: %w", saga, err)
+	}
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	rec, ok := inv.reservationOf(product, saga)
+	if !ok {
+		return fmt.Errorf("release %s of %s: %w", saga, product, domain.ErrReservationNotFound)
+	}
+	switch rec.state {
+	case domain.ReservationReleased:
+		return fmt.Errorf("release %s: %w", saga, domain.ErrReservationReleased)
+	case domain.ReservationConfirmed:
+		return fmt.Errorf("release %s: %w", saga, domain.ErrReservationConfirmed)
+	}
+	lvl := inv.levels[product]
+	lvl.Reserved -= rec.res.Qty
+	lvl.Version++
+	rec.state = domain.ReservationReleased
+	return nil
+}
+
+// Level implements ports.Inventory.
+func (inv *Inventory) Level(ctx context.Context, product domain.ProductID) (domain.StockLevel, error) {
+	if err := contextErr(ctx); err != nil {
+		return domain.StockLevel{}, fmt.Errorf("level of %s: %w", product, err)
+	}
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	lvl, ok := inv.levels[product]
+	if !ok {
+		return domain.StockLevel{}, fmt.Errorf("level of %s: %w", product, domain.ErrProductNotFound)
+	}
+	return *lvl, nil
+}
+
+// Expired implements ports.InventoryReaper; ties in deadline are ordered by
+// saga ID so the answer is deterministic. A limit below 1 returns nothing.
+//
+// It is also where records past their retention are pruned (measured by the
+// inventory's clock, not by now), because the reaper calls it periodically
+// for as long as the service runs.
+func (inv *Inventory) Expired(ctx context.Context, now time.Time, limit int) ([]domain.Reservation, error) {
+	if err := contextErr(ctx); err != nil {
+		return nil, fmt.Errorf("expired reservations: %w", err)
+	}
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	inv.pruneLocked(inv.clock.Now())
+	if limit <= 0 {
+		return nil, nil
+	}
+	var due []domain.Reservation
+	for _, rec := range inv.records {
+		if rec.state == domain.ReservationHeld && !rec.res.Deadline.After(now) {
+			due = append(due, rec.res)
+		}
+	}
+	sortByDeadline(due)
+	if len(due) > limit {
+		due = due[:limit]
+	}
+	return due, nil
+}
+
+// pruneLocked forgets consumed and rejected records whose deadline plus the
+// retention is at or before clockNow.
+func (inv *Inventory) pruneLocked(clockNow time.Time) {
+	for saga, rec := range inv.records {
+		if rec.state == domain.ReservationHeld {
+			continue
+		}
+		if !clockNow.Before(rec.res.Deadline.Add(inv.retention)) {
+			delete(inv.records, saga)
+		}
+	}
+}
+
+// AddStock implements ports.InventoryLoader. A negative delta, or one that
+// would overflow the stock, is an error matching domain.ErrInvalidInput.
+func (inv *Inventory) AddStock(ctx context.Context, product domain.ProductID, delta int64) error {
+	if err := contextErr(ctx); err != nil {
+		return fmt.Errorf("add stock to %s: %w", product, err)
+	}
+	if err := product.Validate(); err != nil {
+		return fmt.Errorf("add stock: %w", err)
+	}
+	if delta < 0 {
+		return fmt.Errorf("add stock to %s: %w", product, domain.Invalid("delta", "must not be negative"))
+	}
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	lvl, ok := inv.levels[product]
+	if !ok {
+		inv.levels[product] = &domain.StockLevel{ProductID: product, Stock: delta, Version: 1}
+		return nil
+	}
+	if lvl.Stock > math.MaxInt64-delta {
+		return fmt.Errorf("add stock to %s: %w", product, domain.Invalid("delta", "overflows the stock"))
+	}
+	if delta > 0 {
+		lvl.Stock += delta
+		lvl.Version++
+	}
+	return nil
+}
+
+// SetStock implements ports.InventoryLoader. Because the gate keeps
+// reserved <= stock at all times, a stock below the product's current
+// reserved count is refused with an error matching domain.ErrInvalidInput
+// (and so is a negative one); reconciliation at rest has nothing reserved.
+func (inv *Inventory) SetStock(ctx context.Context, product domain.ProductID, stock int64) error {
+	if err := contextErr(ctx); err != nil {
+		return fmt.Errorf("set stock of %s: %w", product, err)
+	}
+	if err := product.Validate(); err != nil {
+		return fmt.Errorf("set stock: %w", err)
+	}
+	if stock < 0 {
+		return fmt.Errorf("set stock of %s: %w", product, domain.Invalid("stock", "must not be negative"))
+	}
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	lvl, ok := inv.levels[product]
+	if !ok {
+		inv.levels[product] = &domain.StockLevel{ProductID: product, Stock: stock, Version: 1}
+		return nil
+	}
+	if stock < lvl.Reserved {
+		return fmt.Errorf("set stock of %s: %w", product,
+			domain.Invalid("stock", "must be at least the %d units reserved", lvl.Reserved))
+	}
+	if stock != lvl.Stock {
+		lvl.Stock = stock
+		lvl.Version++
+	}
+	return nil
+}
+
+// Reservations returns the product's HELD reservations ordered by saga ID.
+// Test support: invariant checks compare their sum with Level's reserved.
+func (inv *Inventory) Reservations(product domain.ProductID) []domain.Reservation {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	var held []domain.Reservation
+	for _, rec := range inv.records {
+		if rec.state == domain.ReservationHeld && rec.res.ProductID == product {
+			held = append(held, rec.res)
+		}
+	}
+	slices.SortFunc(held, func(a, b domain.Reservation) int { return cmp.Compare(a.SagaID, b.SagaID) })
+	return held
+}
+
+func sortByDeadline(rs []domain.Reservation) {
+	slices.SortFunc(rs, func(a, b domain.Reservation) int {
+		if c := a.Deadline.Compare(b.Deadline); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.SagaID, b.SagaID)
+	})
+}
