@@ -1,0 +1,72 @@
+package app
+
+import (
+	"log/slog"
+	"reflect"
+	"sort"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/flashsale/flashsale/domain"
+)
+
+// App is the set of use cases wired to one set of ports. It is safe for
+// concurrent use.
+type App struct {
+	d    Deps
+	cfg  Config
+	gate gate
+	log  *slog.Logger
+
+	// reads collapses concurrent cache misses of one product into one
+	// catalog read.
+	reads singleflight.Group
+	// published wakes the relay after a saga's durable write.
+	published chan struct{}
+	hooks     Hooks
+}
+
+// Hooks let tests stop a saga at a chosen point, as if the process died
+// there. Production code leaves them nil.
+type Hooks struct {
+	// Crash is consulted at every CrashPoint; returning true ends the saga
+	// at once with ErrCrashed, skipping every later step and compensation.
+	Crash func(saga domain.SagaID, at CrashPoint) bool
+}
+
+// New wires the use cases. It fails fast on a missing dependency or an
+// inconsistent configuration.
+func New(d Deps, cfg Config, hooks Hooks) (*App, error) {
+	cfg = cfg.withDefaults()
+	if err := d.check(); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	g, err := newGate(cfg.Strategy, d, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &App{d: d, cfg: cfg, gate: g, log: d.Logger, published: make(chan struct{}, 1), hooks: hooks}, nil
+}
+
+// Config returns the effective configuration.
+func (a *App) Config() Config { return a.cfg }
+
+func (a *App) now() time.Time { return a.d.Clock.Now() }
+
+func isNilInterface(v any) bool {
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Interface, reflect.Chan:
+		return rv.IsNil()
+	}
+	return false
+}
+
+func sorted(s []string) []string { sort.Strings(s); return s }

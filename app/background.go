@@ -1,0 +1,220 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/flashsale/flashsale/domain"
+	"github.com/flashsale/flashsale/ports"
+)
+
+// ReapExpired settles held reservations past their deadline, deciding each
+// from durable saga state, never blindly:
+//   - saga COMPLETED: the sale happened, so the reservation is confirmed
+//     (releasing it would oversell);
+//   - saga COMPENSATED: it is released;
+//   - saga RUNNING or COMPENSATING: left alone; recovery owns the saga and
+//     releases the reservation when it finishes compensating;
+//   - no saga: the saga died before its first commit. The reaper stores an
+//     aborted saga under the same ID first (domain.Abort), which a late
+//     commit of the original saga cannot overwrite, then releases.
+//
+// It returns how many reservations it settled.
+func (a *App) ReapExpired(ctx context.Context) (int, error) {
+	reaper, ok := a.d.Inventory.(ports.InventoryReaper)
+	if !ok {
+		return 0, errors.New("reap: the inventory adapter cannot list expired reservations")
+	}
+	var expired []domain.Reservation
+	if err := a.step(ctx, func(ctx context.Context) error {
+		var err error
+		expired, err = reaper.Expired(ctx, a.now(), a.cfg.BatchSize)
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("reap: %w", err)
+	}
+	settled := 0
+	var errs []error
+	for _, r := range expired {
+		done, err := a.reapOne(ctx, r)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("reap %s: %w", r.SagaID, err))
+		}
+		if done {
+			settled++
+		}
+	}
+	return settled, errors.Join(errs...)
+}
+
+func (a *App) reapOne(ctx context.Context, r domain.Reservation) (bool, error) {
+	var s *domain.Saga
+	err := a.step(ctx, func(ctx context.Context) error {
+		var err error
+		s, err = a.d.Sagas.Saga(ctx, r.SagaID)
+		return err
+	})
+	if errors.Is(err, domain.ErrSagaNotFound) {
+		return a.abortAndRelease(ctx, r, ReasonReservationExpired)
+	}
+	if err != nil {
+		return false, err
+	}
+	if s.ProductID != r.ProductID || s.Qty != r.Qty {
+		// An orphan: an earlier attempt under the same saga ID (the same
+		// Idempotency-Key) reserved this and died; the saga that committed
+		// holds another reservation. This one was never sold.
+		return true, a.settle(ctx, r, a.d.Inventory.Release)
+	}
+	switch s.Status {
+	case domain.SagaCompleted:
+		return true, a.settle(ctx, r, a.d.Inventory.Confirm)
+	case domain.SagaCompensated:
+		return true, a.settle(ctx, r, a.d.Inventory.Release)
+	}
+	return false, nil
+}
+
+// abortAndRelease releases the reservation of a saga that has no durable
+// record. It stores the aborted saga first (domain.Abort): saga IDs are
+// unique, so if the saga commits concurrently exactly one of the two writes
+// wins. If the saga's commit won, nothing is released (false, nil) and the
+// reservation is settled later from that saga's state.
+func (a *App) abortAndRelease(ctx context.Context, r domain.Reservation, reason string) (bool, error) {
+	err := a.step(ctx, func(ctx context.Context) error {
+		return a.d.Sagas.Create(ctx, domain.Abort(r, reason, a.now()))
+	})
+	if errors.Is(err, domain.ErrDuplicate) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	a.notifyRelay()
+	return true, a.settle(ctx, r, a.d.Inventory.Release)
+}
+
+func (a *App) settle(ctx context.Context, r domain.Reservation, op func(context.Context, domain.ProductID, domain.SagaID) error) error {
+	err := a.step(ctx, func(ctx context.Context) error { return op(ctx, r.ProductID, r.SagaID) })
+	if errors.Is(err, domain.ErrReservationReleased) || errors.Is(err, domain.ErrReservationConfirmed) {
+		// Someone else settled it between our listing and now; the state
+		// it is in was decided from the same durable saga, so it is right.
+		return nil
+	}
+	return err
+}
+
+// RecoverStale finds unfinished sagas whose lease has expired (their runner
+// died or stalled) and compensates them. Each is first claimed with a
+// version-checked write that also begins compensation, so of two recoverers
+// exactly one acts, and a runner that wakes up late can no longer confirm.
+// Compensation, not completion, is the safe end for any saga that was not
+// confirmed: the buyer was never told it succeeded.
+//
+// It returns how many sagas it drove to COMPENSATED.
+func (a *App) RecoverStale(ctx context.Context) (int, error) {
+	var ids []domain.SagaID
+	if err := a.step(ctx, func(ctx context.Context) error {
+		var err error
+		ids, err = a.d.Sagas.Stale(ctx, a.now(), a.cfg.BatchSize)
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("recover: %w", err)
+	}
+	recovered := 0
+	var errs []error
+	for _, id := range ids {
+		err := a.step(ctx, func(ctx context.Context) error {
+			_, err := a.d.Sagas.Update(ctx, id, func(s *domain.Saga) error {
+				now := a.now()
+				if err := s.Claim(a.cfg.InstanceID, now, now.Add(a.cfg.LeaseTTL)); err != nil {
+					return err
+				}
+				return s.BeginCompensation(ReasonLeaseExpired, now)
+			})
+			return err
+		})
+		if errors.Is(err, domain.ErrConflict) || errors.Is(err, domain.ErrInvalidTransition) {
+			continue // another instance claimed it, or it finished meanwhile
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("recover %s: claim: %w", id, err))
+			continue
+		}
+		if _, err := a.compensate(ctx, id, ReasonLeaseExpired); err != nil {
+			errs = append(errs, fmt.Errorf("recover %s: %w", id, err))
+			continue
+		}
+		recovered++
+	}
+	return recovered, errors.Join(errs...)
+}
+
+// RelayEvents publishes the outbox's unpublished events in order and marks
+// them published, until the outbox is empty. Delivery is at least once: a
+// crash between publishing and marking publishes those events again, with
+// the same IDs, and consumers drop them by ID.
+func (a *App) RelayEvents(ctx context.Context) (int, error) {
+	sent := 0
+	for {
+		var evs []domain.Event
+		if err := a.step(ctx, func(ctx context.Context) error {
+			var err error
+			evs, err = a.d.Outbox.Unpublished(ctx, a.cfg.BatchSize)
+			return err
+		}); err != nil {
+			return sent, fmt.Errorf("relay: %w", err)
+		}
+		if len(evs) == 0 {
+			return sent, nil
+		}
+		if err := a.step(ctx, func(ctx context.Context) error { return a.d.Publisher.Publish(ctx, evs...) }); err != nil {
+			return sent, fmt.Errorf("relay publish: %w", err)
+		}
+		ids := make([]string, len(evs))
+		for i, e := range evs {
+			ids[i] = e.ID
+		}
+		if err := a.step(ctx, func(ctx context.Context) error { return a.d.Outbox.MarkPublished(ctx, ids) }); err != nil {
+			return sent, fmt.Errorf("relay mark: %w", err)
+		}
+		sent += len(evs)
+	}
+}
+
+// RunBackground runs the relay (woken by every saga write, and every
+// interval), the reaper and recovery until ctx ends. Errors are logged and
+// retried on the next round: each of the three is idempotent.
+func (a *App) RunBackground(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.published:
+			a.logRound("relay", a.RelayEvents)
+		case <-t.C:
+			a.logRound("recover", a.RecoverStale)
+			a.logRound("reap", a.ReapExpired)
+			a.logRound("relay", a.RelayEvents)
+		}
+	}
+}
+
+// Drain publishes what the outbox holds, for a clean shutdown.
+func (a *App) Drain(ctx context.Context) error {
+	_, err := a.RelayEvents(ctx)
+	return err
+}
+
+func (a *App) logRound(name string, f func(context.Context) (int, error)) {
+	n, err := f(context.Background())
+	if err != nil {
+		a.log.Warn(name, "n", n, "err", err)
+	} else if n > 0 && name != "relay" {
+		a.log.Info(name, "n", n)
+	}
+}

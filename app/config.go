@@ -1,0 +1,157 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/flashsale/flashsale/ports"
+)
+
+// Config tunes the use cases. Zero fields take the defaults of DefaultConfig.
+type Config struct {
+	// Strategy keeps concurrent buyers of one product apart.
+	Strategy Strategy
+	// InstanceID names this process in saga leases; unique per process.
+	InstanceID string
+	// MaxQtyPerOrder bounds one purchase.
+	MaxQtyPerOrder int64
+	// StepTimeout bounds every call to a dependency.
+	StepTimeout time.Duration
+	// SagaTimeout bounds a purchase's forward path; past it the saga
+	// compensates. It must be shorter than LeaseTTL.
+	SagaTimeout time.Duration
+	// LeaseTTL is how long a saga's runner owns it; after that any instance
+	// may recover it.
+	LeaseTTL time.Duration
+	// ReservationTTL sets a reservation's deadline. It must be longer than
+	// LeaseTTL so that a reservation outlives its saga's lease.
+	ReservationTTL time.Duration
+	// LockTTL is the lock strategy's lock lifetime (the seed: 30 s).
+	LockTTL time.Duration
+	// OptimisticRetries bounds the optimistic strategy's compare-and-set retries.
+	OptimisticRetries int
+	// CacheTTL is the product cache's entry lifetime (the seed: 300 s).
+	CacheTTL time.Duration
+	// BatchSize bounds each round of the reaper, recovery and relay.
+	BatchSize int
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		Strategy:          StrategyNone,
+		InstanceID:        "flashsale",
+		MaxQtyPerOrder:    10,
+		StepTimeout:       2 * time.Second,
+		SagaTimeout:       10 * time.Second,
+		LeaseTTL:          30 * time.Second,
+		ReservationTTL:    60 * time.Second,
+		LockTTL:           30 * time.Second,
+		OptimisticRetries: 16,
+		CacheTTL:          300 * time.Second,
+		BatchSize:         100,
+	}
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.Strategy == "" {
+		c.Strategy = d.Strategy
+	}
+	if c.InstanceID == "" {
+		c.InstanceID = d.InstanceID
+	}
+	if c.MaxQtyPerOrder == 0 {
+		c.MaxQtyPerOrder = d.MaxQtyPerOrder
+	}
+	if c.StepTimeout == 0 {
+		c.StepTimeout = d.StepTimeout
+	}
+	if c.SagaTimeout == 0 {
+		c.SagaTimeout = d.SagaTimeout
+	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = d.LeaseTTL
+	}
+	if c.ReservationTTL == 0 {
+		c.ReservationTTL = d.ReservationTTL
+	}
+	if c.LockTTL == 0 {
+		c.LockTTL = d.LockTTL
+	}
+	if c.OptimisticRetries == 0 {
+		c.OptimisticRetries = d.OptimisticRetries
+	}
+	if c.CacheTTL == 0 {
+		c.CacheTTL = d.CacheTTL
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = d.BatchSize
+	}
+	return c
+}
+
+// Validate reports the first inconsistent setting.
+func (c Config) Validate() error {
+	if _, err := ParseStrategy(string(c.Strategy)); err != nil {
+		return err
+	}
+	var errs []error
+	for name, d := range map[string]time.Duration{
+		"step timeout": c.StepTimeout, "saga timeout": c.SagaTimeout, "lease ttl": c.LeaseTTL,
+		"reservation ttl": c.ReservationTTL, "lock ttl": c.LockTTL, "cache ttl": c.CacheTTL,
+	} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, got %s", name, d))
+		}
+	}
+	if c.MaxQtyPerOrder <= 0 || c.MaxQtyPerOrder > 1_000_000 {
+		errs = append(errs, fmt.Errorf("max qty per order must be between 1 and 1000000, got %d", c.MaxQtyPerOrder))
+	}
+	if c.OptimisticRetries < 0 || c.BatchSize <= 0 {
+		errs = append(errs, errors.New("optimistic retries must be >= 0 and batch size > 0"))
+	}
+	if c.SagaTimeout >= c.LeaseTTL {
+		errs = append(errs, fmt.Errorf("saga timeout (%s) must be shorter than the lease ttl (%s), or a live saga could be recovered under its runner", c.SagaTimeout, c.LeaseTTL))
+	}
+	if c.ReservationTTL <= c.LeaseTTL {
+		errs = append(errs, fmt.Errorf("reservation ttl (%s) must be longer than the lease ttl (%s)", c.ReservationTTL, c.LeaseTTL))
+	}
+	return errors.Join(errs...)
+}
+
+// Deps are the ports the use cases run on. Locker is needed only by the
+// lock strategy; Logger defaults to discarding.
+type Deps struct {
+	Clock     ports.Clock
+	IDs       ports.IDs
+	Inventory ports.Inventory
+	Locker    ports.Locker
+	Catalog   ports.Catalog
+	Cache     ports.ProductCache
+	Sagas     ports.SagaStore
+	Orders    ports.OrderReader
+	Outbox    ports.Outbox
+	Publisher ports.EventPublisher
+	Payments  ports.Payments
+	Logger    *slog.Logger
+}
+
+func (d Deps) check() error {
+	var missing []string
+	for name, v := range map[string]any{
+		"Clock": d.Clock, "IDs": d.IDs, "Inventory": d.Inventory, "Catalog": d.Catalog,
+		"Cache": d.Cache, "Sagas": d.Sagas, "Orders": d.Orders, "Outbox": d.Outbox,
+		"Publisher": d.Publisher, "Payments": d.Payments,
+	} {
+		if v == nil || isNilInterface(v) {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("app: missing dependencies: %v", sorted(missing))
+	}
+	return nil
+}

@@ -1,0 +1,385 @@
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/flashsale/flashsale/domain"
+)
+
+// CrashPoint names a point of the saga where a test may simulate the death
+// of the process (Hooks.Crash).
+type CrashPoint string
+
+// The crash points, in the order a saga passes them.
+const (
+	CrashAfterReserve       CrashPoint = "after_reserve"
+	CrashAfterCreateOrder   CrashPoint = "after_create_order"
+	CrashAfterCharge        CrashPoint = "after_charge"
+	CrashAfterConfirm       CrashPoint = "after_confirm"
+	CrashCompensateBegun    CrashPoint = "compensate_after_begin"
+	CrashCompensateRefunded CrashPoint = "compensate_after_refund"
+	CrashCompensateReleased CrashPoint = "compensate_after_release"
+)
+
+// CrashPoints lists every crash point.
+var CrashPoints = []CrashPoint{
+	CrashAfterReserve, CrashAfterCreateOrder, CrashAfterCharge, CrashAfterConfirm,
+	CrashCompensateBegun, CrashCompensateRefunded, CrashCompensateReleased,
+}
+
+// ErrCrashed is returned by a saga stopped by Hooks.Crash.
+var ErrCrashed = errors.New("simulated crash")
+
+// Reasons recorded on compensated sagas. They are stable strings: clients
+// and events carry them.
+const (
+	ReasonPaymentDeclined    = "payment_declined"
+	ReasonPaymentFailed      = "payment_failed"
+	ReasonStockShortAtCommit = "stock_short_at_confirm"
+	ReasonConfirmFailed      = "confirm_failed"
+	ReasonLeaseExpired       = "lease_expired"
+	ReasonReservationExpired = "reservation_expired"
+	ReasonReserveFailed      = "reserve_failed"
+)
+
+// CompensatedError reports a purchase that started a saga and was undone:
+// nothing is charged and the stock is back. It wraps the cause.
+type CompensatedError struct {
+	Saga  *domain.Saga
+	Cause error
+}
+
+func (e *CompensatedError) Error() string {
+	return fmt.Sprintf("purchase %s compensated (%s): %v", e.Saga.ID, e.Saga.Reason, e.Cause)
+}
+
+func (e *CompensatedError) Unwrap() error { return e.Cause }
+
+// SagaIDForKey derives the saga ID of an idempotent request from its
+// Idempotency-Key, so that one key can never start two sagas (I5): even if
+// the idempotency store forgets the key, the saga store's unique ID refuses
+// a second saga.
+func SagaIDForKey(key string) domain.SagaID {
+	sum := sha256.Sum256([]byte(key))
+	return domain.SagaID("k-" + hex.EncodeToString(sum[:16]))
+}
+
+// Purchase runs the purchase saga in the seed's order: reserve, create the
+// order, charge, confirm. On any failure after the reservation the steps
+// already done are compensated in reverse order (refund, cancel the order,
+// release the reservation) before Purchase returns.
+//
+// idempotencyKey may be empty. With a key, the saga ID is derived from it,
+// and a purchase whose saga already exists answers from that saga: the
+// confirmed order again, its compensation, or domain.ErrRequestInProgress.
+//
+// It returns the COMPLETED saga, or an error: domain.ErrInvalidInput,
+// domain.ErrProductNotFound, domain.ErrInsufficientStock,
+// domain.ErrLockBusy, domain.ErrContention, domain.ErrIdempotencyMismatch,
+// a *CompensatedError (wrapping domain.ErrPaymentDeclined, for one), or an
+// error wrapping domain.ErrUnavailable when a dependency failed and the
+// saga was left for recovery to finish.
+func (a *App) Purchase(ctx context.Context, req domain.PurchaseRequest, idempotencyKey string) (*domain.Saga, error) {
+	if err := req.Validate(a.cfg.MaxQtyPerOrder); err != nil {
+		return nil, err
+	}
+	id := domain.SagaID(a.d.IDs.NewID())
+	if idempotencyKey != "" {
+		id = SagaIDForKey(idempotencyKey)
+		if s, err := a.existing(ctx, id, req); !errors.Is(err, domain.ErrSagaNotFound) {
+			return s, err
+		}
+	}
+	// The saga runs to its end even if the client goes away: stopping
+	// half-way would leave work for recovery for no reason.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.SagaTimeout)
+	defer cancel()
+
+	pctx, pcancel := context.WithTimeout(ctx, a.cfg.StepTimeout)
+	product, err := a.d.Catalog.Product(pctx, req.ProductID)
+	pcancel()
+	if err != nil {
+		return nil, fmt.Errorf("purchase: %w", err)
+	}
+	if product.PriceMinor > 0 && req.Qty > math.MaxInt64/product.PriceMinor {
+		return nil, domain.Invalid("qty", "order amount overflows")
+	}
+
+	exit, err := a.gate.enter(ctx, req.ProductID)
+	if err != nil {
+		return nil, err
+	}
+	s, err := a.run(ctx, id, product, req)
+	if !errors.Is(err, ErrCrashed) {
+		exit() // a crashed process releases nothing: its lock runs out its TTL
+	}
+	return s, err
+}
+
+// existing answers a repeated idempotent purchase from its saga.
+func (a *App) existing(ctx context.Context, id domain.SagaID, req domain.PurchaseRequest) (*domain.Saga, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.StepTimeout)
+	defer cancel()
+	s, err := a.d.Sagas.Saga(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if s.ProductID != req.ProductID || s.Qty != req.Qty {
+		return nil, domain.ErrIdempotencyMismatch
+	}
+	switch s.Status {
+	case domain.SagaCompleted:
+		return s, nil
+	case domain.SagaCompensated:
+		return nil, &CompensatedError{Saga: s, Cause: causeOf(s.Reason)}
+	}
+	return nil, domain.ErrRequestInProgress
+}
+
+func causeOf(reason string) error {
+	if reason == ReasonPaymentDeclined {
+		return domain.ErrPaymentDeclined
+	}
+	return fmt.Errorf("%w: %s", domain.ErrUnavailable, reason)
+}
+
+func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product, req domain.PurchaseRequest) (*domain.Saga, error) {
+	startedAt := a.now()
+	res := domain.Reservation{SagaID: id, ProductID: req.ProductID, Qty: req.Qty, Deadline: startedAt.Add(a.cfg.ReservationTTL)}
+
+	// Step 1: reserve.
+	if err := a.step(ctx, func(ctx context.Context) error { return a.gate.reserve(ctx, res) }); err != nil {
+		if errors.Is(err, domain.ErrReservationReleased) {
+			// A saga with this ID (an earlier request with the same key)
+			// reserved and was undone: its record is the answer.
+			if s, xerr := a.existing(ctx, id, req); !errors.Is(xerr, domain.ErrSagaNotFound) {
+				return s, xerr
+			}
+			return nil, fmt.Errorf("reserve: %w", err)
+		}
+		if errors.Is(err, domain.ErrUnavailable) {
+			// The reserve may have applied before the error (a timeout):
+			// give it back now rather than at its deadline.
+			a.abortUncommitted(ctx, res)
+		}
+		return nil, fmt.Errorf("reserve: %w", err)
+	}
+	if a.crash(id, CrashAfterReserve) {
+		return nil, ErrCrashed
+	}
+
+	// Step 2: create the order. This is the saga's first commit, carrying
+	// SagaStarted, InventoryReserved and OrderCreated.
+	now := a.now()
+	s, err := domain.Start(domain.StartParams{
+		ID: id, OrderID: domain.OrderID(a.d.IDs.NewID()), ProductID: req.ProductID, Qty: req.Qty,
+		AmountMinor: product.PriceMinor * req.Qty, Strategy: string(a.cfg.Strategy),
+		StartedAt: startedAt, ReservedAt: now, Deadline: res.Deadline,
+		LeaseOwner: a.cfg.InstanceID, LeaseUntil: now.Add(a.cfg.LeaseTTL), Now: now,
+	})
+	if err != nil {
+		a.abortUncommitted(ctx, res)
+		return nil, fmt.Errorf("create order: %w", err)
+	}
+	err = a.step(ctx, func(ctx context.Context) error { return a.d.Sagas.Create(ctx, s) })
+	if errors.Is(err, domain.ErrDuplicate) {
+		// The reaper aborted this saga (its reservation expired before we
+		// got here), or a concurrent request with the same key won. Either
+		// way the stored saga is the answer; never touch its reservation.
+		return a.existing(ctx, id, req)
+	}
+	if err != nil {
+		// The commit may or may not have happened. If it did, recovery
+		// compensates it after its lease; if not, the reaper aborts it at
+		// the reservation's deadline. Releasing here could release the
+		// reservation of a committed saga, so do neither.
+		return nil, fmt.Errorf("create order: %w", err)
+	}
+	a.notifyRelay()
+	if a.crash(id, CrashAfterCreateOrder) {
+		return nil, ErrCrashed
+	}
+
+	// Step 3: charge.
+	if err := a.step(ctx, func(ctx context.Context) error { return a.d.Payments.Charge(ctx, id, s.AmountMinor) }); err != nil {
+		reason := ReasonPaymentFailed
+		if errors.Is(err, domain.ErrPaymentDeclined) {
+			reason = ReasonPaymentDeclined
+		}
+		return nil, a.abandon(ctx, id, reason, fmt.Errorf("charge: %w", err))
+	}
+	if a.crash(id, CrashAfterCharge) {
+		return nil, ErrCrashed
+	}
+
+	// Step 4: confirm: the order CONFIRMED and the durable stock down, in
+	// one version-checked write (the point of no return).
+	var done *domain.Saga
+	err = a.step(ctx, func(ctx context.Context) error {
+		var err error
+		done, err = a.d.Sagas.Update(ctx, id, func(s *domain.Saga) error { return s.Complete(a.now()) })
+		return err
+	})
+	switch {
+	case errors.Is(err, domain.ErrInsufficientStock):
+		return nil, a.abandon(ctx, id, ReasonStockShortAtCommit, fmt.Errorf("confirm: %w", err))
+	case errors.Is(err, domain.ErrInvalidTransition):
+		// A recoverer took the saga over (we outlived our lease) and is
+		// compensating it.
+		return nil, fmt.Errorf("confirm: saga taken over by recovery: %w", domain.ErrUnavailable)
+	case err != nil:
+		// Unknown outcome: the write may have landed. Recovery settles it.
+		return nil, fmt.Errorf("confirm: %w", err)
+	}
+	a.notifyRelay()
+	if a.crash(id, CrashAfterConfirm) {
+		return nil, ErrCrashed
+	}
+
+	// The sale is durable; now let the gate forget the reservation. If this
+	// fails the reaper confirms it at its deadline (the saga is COMPLETED,
+	// so it is never released).
+	if err := a.step(ctx, func(ctx context.Context) error {
+		return a.d.Inventory.Confirm(ctx, req.ProductID, id)
+	}); err != nil {
+		a.log.Error("confirm reservation after commit; the reaper will retry", "saga", id, "err", err)
+	}
+	return done, nil
+}
+
+// abandon compensates the saga and returns the error to give the caller.
+func (a *App) abandon(ctx context.Context, id domain.SagaID, reason string, cause error) error {
+	s, err := a.compensate(ctx, id, reason)
+	if errors.Is(err, ErrCrashed) {
+		return err
+	}
+	if err != nil {
+		a.log.Error("compensation incomplete; recovery will finish it", "saga", id, "reason", reason, "err", err)
+		return fmt.Errorf("%w (compensation pending: %v)", cause, err)
+	}
+	return &CompensatedError{Saga: s, Cause: cause}
+}
+
+// compensate undoes a saga's steps in reverse order: refund the charge (if
+// any), cancel the order, release the reservation. Each compensation is
+// idempotent, so compensate may run again after a crash, or run on two
+// instances at once, and the outcome is the same. It returns the
+// COMPENSATED saga.
+func (a *App) compensate(ctx context.Context, id domain.SagaID, reason string) (*domain.Saga, error) {
+	var s *domain.Saga
+	err := a.step(ctx, func(ctx context.Context) error {
+		var err error
+		s, err = a.d.Sagas.Update(ctx, id, func(s *domain.Saga) error { return s.BeginCompensation(reason, a.now()) })
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("begin compensation: %w", err)
+	}
+	if s.Status == domain.SagaCompensated {
+		return s, nil
+	}
+	if a.crash(id, CrashCompensateBegun) {
+		return nil, ErrCrashed
+	}
+
+	// Undo charge. Refund is asked even when the charge's answer was an
+	// error: a timed-out charge may have been taken.
+	var charged bool
+	if err := a.step(ctx, func(ctx context.Context) error {
+		var err error
+		charged, err = a.d.Payments.Refund(ctx, id)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("refund: %w", err)
+	}
+	// Undo create order, recorded with the refund in one write.
+	if err := a.step(ctx, func(ctx context.Context) error {
+		_, err := a.d.Sagas.Update(ctx, id, func(s *domain.Saga) error {
+			if err := s.RecordRefund(charged, a.now()); err != nil {
+				return err
+			}
+			return s.CancelOrder(a.now())
+		})
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("cancel order: %w", err)
+	}
+	if a.crash(id, CrashCompensateRefunded) {
+		return nil, ErrCrashed
+	}
+
+	// Undo reserve.
+	if err := a.step(ctx, func(ctx context.Context) error {
+		return a.d.Inventory.Release(ctx, s.ProductID, id)
+	}); err != nil && !errors.Is(err, domain.ErrReservationReleased) && !errors.Is(err, domain.ErrReservationNotFound) {
+		// ErrReservationConfirmed would mean the gate sold stock for a saga
+		// that never completed: refuse to go on and shout.
+		return nil, fmt.Errorf("release: %w", err)
+	}
+	if a.crash(id, CrashCompensateReleased) {
+		return nil, ErrCrashed
+	}
+	err = a.step(ctx, func(ctx context.Context) error {
+		var err error
+		s, err = a.d.Sagas.Update(ctx, id, func(s *domain.Saga) error { return s.FinishCompensation(a.now()) })
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("finish compensation: %w", err)
+	}
+	a.notifyRelay()
+	return s, nil
+}
+
+// abortUncommitted gives back the reservation of a saga that has not
+// committed, through the same fence as the reaper (abortAndRelease), so a
+// concurrent request with the same key cannot commit on a released
+// reservation. A failure leaves the reservation to the reaper.
+func (a *App) abortUncommitted(ctx context.Context, r domain.Reservation) {
+	if _, err := a.abortAndRelease(ctx, r, ReasonReserveFailed); err != nil {
+		a.log.Warn("abort uncommitted reservation; the reaper will retry", "saga", r.SagaID, "err", err)
+	}
+}
+
+// step runs one call to a dependency under the step timeout, reporting a
+// deadline as domain.ErrUnavailable.
+func (a *App) step(ctx context.Context, call func(context.Context) error) error {
+	sctx, cancel := context.WithTimeout(ctx, a.cfg.StepTimeout)
+	defer cancel()
+	err := call(sctx)
+	if err != nil && sctx.Err() != nil && !errors.Is(err, domain.ErrUnavailable) {
+		return fmt.Errorf("%w: %w", domain.ErrUnavailable, err)
+	}
+	return err
+}
+
+func (a *App) crash(id domain.SagaID, at CrashPoint) bool {
+	return a.hooks.Crash != nil && a.hooks.Crash(id, at)
+}
+
+func (a *App) notifyRelay() {
+	select {
+	case a.published <- struct{}{}:
+	default:
+	}
+}
+
+// Order returns the saga that owns an order (the order, its saga status and
+// its events), read from the durable store so it never lags a purchase.
+func (a *App) Order(ctx context.Context, id domain.OrderID) (*domain.Saga, error) {
+	if err := id.Validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.StepTimeout)
+	defer cancel()
+	s, err := a.d.Orders.SagaOfOrder(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("order %s: %w", id, err)
+	}
+	return s, nil
+}
