@@ -1,0 +1,114 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/flashsale/flashsale/app"
+	"github.com/flashsale/flashsale/domain"
+)
+
+// Problem is the one error body of the API (RFC 9457,
+// application/problem+json), extended with a stable machine-readable Code.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	Code   string `json:"code"`
+	// SagaID is set when the problem is the outcome of a saga.
+	SagaID domain.SagaID `json:"sagaId,omitempty"`
+
+	retryAfter int // seconds; 0 means no Retry-After header
+}
+
+// ProblemContentType is the media type of every error response.
+const ProblemContentType = "application/problem+json"
+
+func newProblem(status int, code, detail string) Problem {
+	return Problem{Type: "urn:flashsale:problem:" + code, Title: http.StatusText(status), Status: status, Detail: detail, Code: code}
+}
+
+// requestError is an error found at the edge, before any use case ran.
+type requestError struct{ p Problem }
+
+func (e *requestError) Error() string { return e.p.Detail }
+
+func badRequest(status int, code, detail string) error {
+	return &requestError{p: newProblem(status, code, detail)}
+}
+
+// problemFor maps every error the use cases return to its problem. It is
+// the only place errors become statuses.
+func problemFor(err error) Problem {
+	var re *requestError
+	if errors.As(err, &re) {
+		return re.p
+	}
+	var p Problem
+	var ve *domain.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		p = newProblem(http.StatusBadRequest, "invalid_request", ve.Error())
+	case errors.Is(err, domain.ErrInvalidInput):
+		p = newProblem(http.StatusBadRequest, "invalid_request", err.Error())
+	case errors.Is(err, domain.ErrProductNotFound):
+		p = newProblem(http.StatusNotFound, "product_not_found", "no product has this ID")
+	case errors.Is(err, domain.ErrOrderNotFound):
+		p = newProblem(http.StatusNotFound, "order_not_found", "no order has this ID")
+	case errors.Is(err, domain.ErrLockBusy):
+		p = newProblem(http.StatusConflict, "lock_busy", "the product is being processed by another purchase; retry")
+		p.retryAfter = 1
+	case errors.Is(err, domain.ErrContention):
+		p = newProblem(http.StatusConflict, "contention", "too many concurrent purchases of this product; retry")
+		p.retryAfter = 1
+	case errors.Is(err, domain.ErrInsufficientStock):
+		p = newProblem(http.StatusConflict, "insufficient_stock", "not enough stock left for this quantity")
+	case errors.Is(err, domain.ErrRequestInProgress):
+		p = newProblem(http.StatusConflict, "request_in_progress", "a request with this Idempotency-Key is still being processed; retry")
+		p.retryAfter = 1
+	case errors.Is(err, domain.ErrIdempotencyMismatch):
+		p = newProblem(http.StatusUnprocessableEntity, "idempotency_key_reused", "this Idempotency-Key was used with a different request")
+	case errors.Is(err, domain.ErrReservationReleased):
+		p = newProblem(http.StatusConflict, "purchase_abandoned", "the purchase for this Idempotency-Key was abandoned and its stock released; send a new key")
+	case errors.Is(err, domain.ErrPaymentDeclined):
+		p = newProblem(http.StatusPaymentRequired, "payment_declined", "the payment was declined; nothing was charged and the stock was released")
+	case errors.Is(err, domain.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		p = newProblem(http.StatusServiceUnavailable, "unavailable", "a dependency is unavailable; retry")
+		p.retryAfter = 1
+	default:
+		p = newProblem(http.StatusInternalServerError, "internal", "internal error")
+	}
+	var ce *app.CompensatedError
+	if errors.As(err, &ce) {
+		p.SagaID = ce.Saga.ID
+		if p.Status == http.StatusServiceUnavailable {
+			p.Detail = "the purchase could not complete (" + ce.Saga.Reason + "); nothing was charged and the stock was released; retry"
+		}
+	}
+	return p
+}
+
+// writeProblem sends err as a problem. Server-side failures are logged.
+func writeProblem(c *gin.Context, log *slog.Logger, err error) {
+	p := problemFor(err)
+	if p.Status >= 500 {
+		log.Error("request failed", "method", c.Request.Method, "path", c.FullPath(), "status", p.Status, "err", err)
+	}
+	sendProblem(c, p)
+}
+
+func sendProblem(c *gin.Context, p Problem) {
+	if p.retryAfter > 0 {
+		c.Header("Retry-After", strconv.Itoa(p.retryAfter))
+	}
+	body, _ := json.Marshal(p) // a Problem always marshals
+	c.Data(p.Status, ProblemContentType, body)
+	c.Abort()
+}

@@ -1,0 +1,306 @@
+// Package httpapi is the REST adapter (gin): it decodes requests, calls the
+// use cases of package app, and maps every error to one problem shape.
+package httpapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/flashsale/flashsale/app"
+	"github.com/flashsale/flashsale/domain"
+	"github.com/flashsale/flashsale/ports"
+)
+
+// Options configure the handler.
+type Options struct {
+	// AdminToken guards the admin routes (Authorization: Bearer <token>).
+	// Empty turns the admin routes off: they answer 403, never open.
+	AdminToken string
+	// MaxBodyBytes bounds request bodies (default 64 KiB).
+	MaxBodyBytes int64
+	// Ready reports whether the instance's dependencies answer; nil means
+	// always ready.
+	Ready func(context.Context) error
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+}
+
+// DefaultMaxBodyBytes is the default request body limit.
+const DefaultMaxBodyBytes = 64 << 10
+
+type server struct {
+	app   *app.App
+	idem  ports.IdempotencyStore
+	opts  Options
+	log   *slog.Logger
+	admin [sha256.Size]byte
+}
+
+// New returns the API's handler. gin's mode is the caller's choice
+// (gin.SetMode): this package sets no global state.
+func New(a *app.App, idem ports.IdempotencyStore, opts Options) (http.Handler, error) {
+	if a == nil || idem == nil {
+		return nil, errors.New("httpapi: app and idempotency store are required")
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &server{app: a, idem: idem, opts: opts, log: opts.Logger, admin: sha256.Sum256([]byte(opts.AdminToken))}
+
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	r.Use(s.recoverPanics, s.logRequests)
+	r.NoRoute(func(c *gin.Context) { sendProblem(c, newProblem(http.StatusNotFound, "not_found", "no such route")) })
+	r.NoMethod(func(c *gin.Context) {
+		sendProblem(c, newProblem(http.StatusMethodNotAllowed, "method_not_allowed", "this route does not accept "+c.Request.Method))
+	})
+
+	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	r.GET("/readyz", s.ready)
+	r.GET("/products", s.listProducts)
+	r.GET("/products/:id", s.getProduct)
+	r.POST("/products", s.requireAdmin, s.supply)
+	r.POST("/purchase", s.purchase)
+	r.GET("/orders/:id", s.getOrder)
+	return r, nil
+}
+
+func (s *server) recoverPanics(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("panic serving request", "method", c.Request.Method, "path", c.Request.URL.Path, "panic", fmt.Sprint(v))
+			sendProblem(c, newProblem(http.StatusInternalServerError, "internal", "internal error"))
+		}
+	}()
+	c.Next()
+}
+
+func (s *server) logRequests(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	s.log.Debug("request", "method", c.Request.Method, "path", c.Request.URL.Path, "status", c.Writer.Status(), "duration", time.Since(start))
+}
+
+func (s *server) ready(c *gin.Context) {
+	if s.opts.Ready != nil {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.opts.Ready(ctx); err != nil {
+			s.log.Warn("not ready", "err", err)
+			sendProblem(c, newProblem(http.StatusServiceUnavailable, "not_ready", err.Error()))
+			return
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+func (s *server) listProducts(c *gin.Context) {
+	ps, err := s.app.Products(c)
+	if err != nil {
+		writeProblem(c, s.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"products": ps})
+}
+
+func (s *server) getProduct(c *gin.Context) {
+	p, err := s.app.Product(c, domain.ProductID(c.Param("id")))
+	if err != nil {
+		writeProblem(c, s.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, p)
+}
+
+func (s *server) requireAdmin(c *gin.Context) {
+	if s.opts.AdminToken == "" {
+		sendProblem(c, newProblem(http.StatusForbidden, "admin_disabled", "admin routes are off: no admin token is configured"))
+		return
+	}
+	token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	given := sha256.Sum256([]byte(token))
+	// Comparing digests keeps the comparison constant-time in the token's
+	// length as well as its content.
+	if !ok || subtle.ConstantTimeCompare(given[:], s.admin[:]) != 1 {
+		c.Header("WWW-Authenticate", `Bearer realm="flashsale-admin"`)
+		sendProblem(c, newProblem(http.StatusUnauthorized, "unauthorized", "a valid admin bearer token is required"))
+		return
+	}
+	c.Next()
+}
+
+func (s *server) supply(c *gin.Context) {
+	var body supplyBody
+	if err := decodeJSON(c, s.opts.MaxBodyBytes, &body); err != nil {
+		writeProblem(c, s.log, err)
+		return
+	}
+	sup, err := body.supply()
+	if err != nil {
+		writeProblem(c, s.log, err)
+		return
+	}
+	p, err := s.app.Supply(c, sup)
+	if err != nil {
+		writeProblem(c, s.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, p)
+}
+
+// purchaseResponse is the body of a successful purchase.
+type purchaseResponse struct {
+	OrderID     domain.OrderID     `json:"orderId"`
+	SagaID      domain.SagaID      `json:"sagaId"`
+	Status      domain.OrderStatus `json:"status"`
+	ProductID   domain.ProductID   `json:"productId"`
+	Qty         int64              `json:"qty"`
+	AmountMinor int64              `json:"amountMinor"`
+}
+
+func (s *server) purchase(c *gin.Context) {
+	key := c.GetHeader("Idempotency-Key")
+	if err := validIdempotencyKey(key); err != nil {
+		writeProblem(c, s.log, err)
+		return
+	}
+	var body purchaseBody
+	if err := decodeJSON(c, s.opts.MaxBodyBytes, &body); err != nil {
+		writeProblem(c, s.log, err)
+		return
+	}
+	req, err := body.request()
+	if err == nil {
+		err = req.Validate(s.app.Config().MaxQtyPerOrder)
+	}
+	if err != nil {
+		writeProblem(c, s.log, err)
+		return
+	}
+	if key == "" {
+		status, payload, _ := s.runPurchase(c, req, "")
+		c.Data(status, payload.contentType, payload.body)
+		return
+	}
+
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d", req.ProductID, req.Qty))
+	stored, err := s.idem.Begin(c, key, fmt.Sprintf("%x", sum))
+	switch {
+	case errors.Is(err, domain.ErrRequestInProgress):
+		// Not our claim. Answering from the saga is safe: the saga ID is
+		// derived from the key, so this cannot start a second saga, and it
+		// finishes the answer of a request whose process died.
+		status, payload, _ := s.runPurchase(c, req, key)
+		c.Data(status, payload.contentType, payload.body)
+		return
+	case err != nil:
+		writeProblem(c, s.log, fmt.Errorf("idempotency: %w", err))
+		return
+	case stored != nil:
+		c.Header("Idempotent-Replayed", "true")
+		c.Data(stored.Status, contentTypeFor(stored.Status), stored.Body)
+		return
+	}
+	status, payload, retryable := s.runPurchase(c, req, key)
+	// Answers that tell the client to retry release the key; final answers
+	// are stored and replayed.
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), 2*time.Second)
+	defer cancel()
+	if retryable {
+		err = s.idem.Abandon(ictx, key)
+	} else {
+		err = s.idem.Complete(ictx, key, ports.StoredResponse{Status: status, Body: payload.body})
+	}
+	if err != nil {
+		// The saga's ID is derived from the key, so a retry still finds the
+		// same saga: the answer stays the same without the stored copy.
+		s.log.Warn("idempotency record", "err", err)
+	}
+	c.Data(status, payload.contentType, payload.body)
+}
+
+type payload struct {
+	contentType string
+	body        []byte
+}
+
+// runPurchase runs the use case and renders its outcome. retryable says
+// the answer asks the client to try again (it must not be stored).
+func (s *server) runPurchase(c *gin.Context, req domain.PurchaseRequest, key string) (int, payload, bool) {
+	saga, err := s.app.Purchase(c, req, key)
+	if err != nil {
+		p := problemFor(err)
+		if p.Status >= 500 {
+			s.log.Error("purchase failed", "product", req.ProductID, "err", err)
+		}
+		if p.retryAfter > 0 {
+			c.Header("Retry-After", fmt.Sprint(p.retryAfter))
+		}
+		body, _ := json.Marshal(p)
+		return p.Status, payload{ProblemContentType, body}, p.retryAfter > 0 || p.Status >= 500
+	}
+	body, _ := json.Marshal(purchaseResponse{
+		OrderID: saga.Order.ID, SagaID: saga.ID, Status: saga.Order.Status,
+		ProductID: saga.ProductID, Qty: saga.Qty, AmountMinor: saga.AmountMinor,
+	})
+	c.Header("Location", "/orders/"+string(saga.Order.ID))
+	return http.StatusCreated, payload{"application/json; charset=utf-8", body}, false
+}
+
+func contentTypeFor(status int) string {
+	if status >= 400 {
+		return ProblemContentType
+	}
+	return "application/json; charset=utf-8"
+}
+
+// orderResponse is GET /orders/:id.
+type orderResponse struct {
+	Order  domain.Order   `json:"order"`
+	Saga   sagaView       `json:"saga"`
+	Events []domain.Event `json:"events"`
+}
+
+type sagaView struct {
+	ID        domain.SagaID     `json:"id"`
+	Status    domain.SagaStatus `json:"status"`
+	Reason    string            `json:"reason,omitempty"`
+	Strategy  string            `json:"strategy,omitempty"`
+	Charged   bool              `json:"charged"`
+	Refunded  bool              `json:"refunded"`
+	StartedAt time.Time         `json:"startedAt"`
+	UpdatedAt time.Time         `json:"updatedAt"`
+}
+
+func (s *server) getOrder(c *gin.Context) {
+	saga, err := s.app.Order(c, domain.OrderID(c.Param("id")))
+	if err != nil {
+		writeProblem(c, s.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, orderResponse{
+		Order: saga.Order,
+		Saga: sagaView{
+			ID: saga.ID, Status: saga.Status, Reason: saga.Reason, Strategy: saga.Strategy,
+			Charged: saga.Charged, Refunded: saga.Refunded, StartedAt: saga.StartedAt, UpdatedAt: saga.UpdatedAt,
+		},
+		Events: saga.Events,
+	})
+}

@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/flashsale/flashsale/app"
+)
+
+// Config is the whole configuration: defaults, then a YAML file, then
+// FLASHSALE_* environment variables (FLASHSALE_SAGA_STRATEGY=lock sets
+// saga.strategy). Unknown keys and unknown FLASHSALE_* variables are errors,
+// so a typo never silently leaves a default in place.
+type Config struct {
+	HTTP        HTTPConfig        `yaml:"http"`
+	Admin       AdminConfig       `yaml:"admin"`
+	Adapters    AdaptersConfig    `yaml:"adapters"`
+	Saga        SagaConfig        `yaml:"saga"`
+	Cache       CacheConfig       `yaml:"cache"`
+	Idempotency IdempotencyConfig `yaml:"idempotency"`
+	Payments    PaymentsConfig    `yaml:"payments"`
+	Demo        DemoConfig        `yaml:"demo"`
+	Log         LogConfig         `yaml:"log"`
+}
+
+// HTTPConfig configures the listener.
+type HTTPConfig struct {
+	Addr            string        `yaml:"addr"`
+	MaxBodyBytes    int64         `yaml:"max_body_bytes"`
+	ReadTimeout     time.Duration `yaml:"read_timeout"`
+	WriteTimeout    time.Duration `yaml:"write_timeout"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// AdminConfig configures the admin routes.
+type AdminConfig struct {
+	// Token is the admin bearer token; empty turns the admin routes off.
+	Token string `yaml:"token" secret:"true"`
+}
+
+// AdaptersConfig chooses an adapter for each port.
+type AdaptersConfig struct {
+	Inventory string `yaml:"inventory"`
+	Lock      string `yaml:"lock"`
+	Cache     string `yaml:"cache"`
+	Store     string `yaml:"store"`
+	Events    string `yaml:"events"`
+	Payments  string `yaml:"payments"`
+}
+
+// SagaConfig tunes the purchase saga (see app.Config).
+type SagaConfig struct {
+	Strategy           string        `yaml:"strategy"`
+	InstanceID         string        `yaml:"instance_id"`
+	MaxQtyPerOrder     int64         `yaml:"max_qty_per_order"`
+	StepTimeout        time.Duration `yaml:"step_timeout"`
+	SagaTimeout        time.Duration `yaml:"saga_timeout"`
+	LeaseTTL           time.Duration `yaml:"lease_ttl"`
+	ReservationTTL     time.Duration `yaml:"reservation_ttl"`
+	LockTTL            time.Duration `yaml:"lock_ttl"`
+	OptimisticRetries  int           `yaml:"optimistic_retries"`
+	BackgroundInterval time.Duration `yaml:"background_interval"`
+}
+
+// CacheConfig configures the product cache.
+type CacheConfig struct {
+	TTL time.Duration `yaml:"ttl"`
+}
+
+// IdempotencyConfig configures Idempotency-Key records.
+type IdempotencyConfig struct {
+	TTL time.Duration `yaml:"ttl"`
+}
+
+// PaymentsConfig configures the simulated payment gateway.
+type PaymentsConfig struct {
+	Latency     time.Duration `yaml:"latency"`
+	DeclineRate float64       `yaml:"decline_rate"`
+	TimeoutRate float64       `yaml:"timeout_rate"`
+	Seed        uint64        `yaml:"seed"`
+}
+
+// DemoConfig seeds demo products at start (in-memory store only).
+type DemoConfig struct {
+	Products bool `yaml:"products"`
+}
+
+// LogConfig configures logging.
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+func defaultConfig() Config {
+	d := app.DefaultConfig()
+	return Config{
+		HTTP: HTTPConfig{Addr: ":8080", MaxBodyBytes: 64 << 10, ReadTimeout: 5 * time.Second,
+			WriteTimeout: 30 * time.Second, ShutdownTimeout: 30 * time.Second},
+		Adapters: AdaptersConfig{Inventory: "memory", Lock: "memory", Cache: "memory", Store: "memory",
+			Events: "memory", Payments: "simulated"},
+		Saga: SagaConfig{Strategy: string(d.Strategy), MaxQtyPerOrder: d.MaxQtyPerOrder,
+			StepTimeout: d.StepTimeout, SagaTimeout: d.SagaTimeout, LeaseTTL: d.LeaseTTL,
+			ReservationTTL: d.ReservationTTL, LockTTL: d.LockTTL, OptimisticRetries: d.OptimisticRetries,
+			BackgroundInterval: time.Second},
+		Cache:       CacheConfig{TTL: d.CacheTTL},
+		Idempotency: IdempotencyConfig{TTL: 24 * time.Hour},
+		Payments:    PaymentsConfig{Seed: 1},
+		Demo:        DemoConfig{Products: true},
+		Log:         LogConfig{Level: "info", Format: "json"},
+	}
+}
+
+const envPrefix = "FLASHSALE_"
+
+// loadConfig builds the configuration from the defaults, the file at path
+// (if not empty) and the environment (environ as os.Environ returns it).
+func loadConfig(path string, environ []string) (Config, error) {
+	cfg := defaultConfig()
+	if path != "" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(raw))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
+			return Config{}, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if err := applyEnv(&cfg, environ); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.validate(); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return cfg, nil
+}
+
+// applyEnv sets every field whose FLASHSALE_* variable is present.
+func applyEnv(cfg *Config, environ []string) error {
+	fields := map[string]reflect.Value{}
+	collectFields(reflect.ValueOf(cfg).Elem(), "", fields)
+	var errs []error
+	for _, kv := range environ {
+		name, val, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, envPrefix) {
+			continue
+		}
+		f, ok := fields[name]
+		if !ok {
+			errs = append(errs, fmt.Errorf("unknown environment variable %s", name))
+			continue
+		}
+		if err := setField(f, val); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func collectFields(v reflect.Value, prefix string, out map[string]reflect.Value) {
+	t := v.Type()
+	for i := range t.NumField() {
+		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		name := prefix + strings.ToUpper(tag)
+		if v.Field(i).Kind() == reflect.Struct {
+			collectFields(v.Field(i), name+"_", out)
+			continue
+		}
+		out[envPrefix+name] = v.Field(i)
+	}
+}
+
+func setField(f reflect.Value, s string) error {
+	if f.Type() == reflect.TypeFor[time.Duration]() {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		f.SetInt(int64(d))
+		return nil
+	}
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return err
+		}
+		f.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		f.SetInt(n)
+	case reflect.Uint64:
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return err
+		}
+		f.SetUint(n)
+	case reflect.Float64:
+		n, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return err
+		}
+		f.SetFloat(n)
+	default:
+		return fmt.Errorf("unsupported kind %s", f.Kind())
+	}
+	return nil
+}
+
+// adapters lists the adapters this build offers for each port.
+var adapters = map[string][]string{
+	"inventory": {"memory"}, "lock": {"memory"}, "cache": {"memory"},
+	"store": {"memory"}, "events": {"memory"}, "payments": {"simulated"},
+}
+
+func (c Config) validate() error {
+	var errs []error
+	for port, chosen := range map[string]string{
+		"inventory": c.Adapters.Inventory, "lock": c.Adapters.Lock, "cache": c.Adapters.Cache,
+		"store": c.Adapters.Store, "events": c.Adapters.Events, "payments": c.Adapters.Payments,
+	} {
+		if !slices.Contains(adapters[port], chosen) {
+			errs = append(errs, fmt.Errorf("adapters.%s: unknown adapter %q (available: %s)", port, chosen, strings.Join(adapters[port], ", ")))
+		}
+	}
+	if c.HTTP.Addr == "" {
+		errs = append(errs, errors.New("http.addr must not be empty"))
+	}
+	if c.HTTP.MaxBodyBytes <= 0 || c.HTTP.ReadTimeout <= 0 || c.HTTP.WriteTimeout <= 0 || c.HTTP.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("http.max_body_bytes and the http timeouts must be positive"))
+	}
+	if c.Saga.BackgroundInterval <= 0 || c.Idempotency.TTL <= 0 {
+		errs = append(errs, errors.New("saga.background_interval and idempotency.ttl must be positive"))
+	}
+	if c.Payments.DeclineRate < 0 || c.Payments.DeclineRate > 1 || c.Payments.TimeoutRate < 0 || c.Payments.TimeoutRate > 1 || c.Payments.Latency < 0 {
+		errs = append(errs, errors.New("payments: rates must be within [0, 1] and latency not negative"))
+	}
+	if _, err := parseLevel(c.Log.Level); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		errs = append(errs, fmt.Errorf("log.format must be json or text, got %q", c.Log.Format))
+	}
+	if err := c.appConfig().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("saga: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) appConfig() app.Config {
+	return app.Config{
+		Strategy: app.Strategy(c.Saga.Strategy), InstanceID: c.Saga.InstanceID,
+		MaxQtyPerOrder: c.Saga.MaxQtyPerOrder, StepTimeout: c.Saga.StepTimeout,
+		SagaTimeout: c.Saga.SagaTimeout, LeaseTTL: c.Saga.LeaseTTL, ReservationTTL: c.Saga.ReservationTTL,
+		LockTTL: c.Saga.LockTTL, OptimisticRetries: c.Saga.OptimisticRetries, CacheTTL: c.Cache.TTL,
+		BatchSize: app.DefaultConfig().BatchSize,
+	}
+}
+
+// masked returns the configuration as YAML with secrets replaced, for logs
+// and `flashsale config`.
+func (c Config) masked() string {
+	if c.Admin.Token != "" {
+		c.Admin.Token = "*****"
+	}
+	out, _ := yaml.Marshal(c)
+	return string(out)
+}

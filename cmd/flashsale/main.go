@@ -1,0 +1,236 @@
+// Command flashsale serves the flash-sale API.
+//
+//	flashsale serve [--config FILE]   serve (in-memory adapters by default)
+//	flashsale config [--config FILE]  print the effective configuration
+//
+// It is the one composition root: it reads the configuration and wires
+// adapters into the use cases of package app.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/flashsale/flashsale/adapters/httpapi"
+	"github.com/flashsale/flashsale/adapters/memory"
+	"github.com/flashsale/flashsale/adapters/payment"
+	"github.com/flashsale/flashsale/adapters/system"
+	"github.com/flashsale/flashsale/app"
+	"github.com/flashsale/flashsale/domain"
+	"github.com/flashsale/flashsale/ports"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "flashsale:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: flashsale <command> [flags]
+
+commands:
+  serve    serve the API (in-memory adapters unless the config says otherwise)
+  config   print the effective configuration (secrets masked)
+
+flags:
+  --config FILE   a YAML configuration file (see configs/flashsale.yaml);
+                  FLASHSALE_* environment variables override it
+`
+
+// run is main without the process: it returns instead of exiting, so tests
+// can drive it.
+func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "YAML configuration file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	switch cmd {
+	case "serve":
+		cfg, err := loadConfig(*configPath, environ)
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, stderr, nil)
+	case "config":
+		cfg, err := loadConfig(*configPath, environ)
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(stdout, cfg.masked())
+		return err
+	case "help", "-h", "--help":
+		_, err := io.WriteString(stdout, usage)
+		return err
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// serve runs the API until ctx ends, then drains: it stops accepting,
+// lets in-flight purchases finish (each saga runs to its end), publishes
+// the outbox, and returns. If ready is not nil it receives the bound
+// address once the server listens.
+func serve(ctx context.Context, cfg Config, logOut io.Writer, ready chan<- string) error {
+	log, err := newLogger(cfg.Log, logOut)
+	if err != nil {
+		return err
+	}
+	if cfg.Saga.InstanceID == "" {
+		host, _ := os.Hostname()
+		cfg.Saga.InstanceID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	w, err := wire(cfg, log)
+	if err != nil {
+		return err
+	}
+	if cfg.Demo.Products && cfg.Adapters.Store == "memory" {
+		if err := seedDemo(ctx, w.app); err != nil {
+			return fmt.Errorf("demo products: %w", err)
+		}
+	} else if err := w.app.LoadInventory(ctx); err != nil {
+		return err
+	}
+
+	gin.SetMode(gin.ReleaseMode)
+	h, err := httpapi.New(w.app, w.idem, httpapi.Options{
+		AdminToken: cfg.Admin.Token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler: h, ReadTimeout: cfg.HTTP.ReadTimeout, ReadHeaderTimeout: cfg.HTTP.ReadTimeout,
+		WriteTimeout: cfg.HTTP.WriteTimeout, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.HTTP.Addr, err)
+	}
+	log.Info("flashsale serving", "addr", ln.Addr().String(), "strategy", cfg.Saga.Strategy,
+		"instance", cfg.Saga.InstanceID, "adapters", cfg.Adapters)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	bgCtx, stopBG := context.WithCancel(context.Background())
+	bgDone := make(chan struct{})
+	go func() { defer close(bgDone); w.app.RunBackground(bgCtx, cfg.Saga.BackgroundInterval) }()
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		stopBG()
+		<-bgDone
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	stopBG()
+	<-bgDone
+	if derr := w.app.Drain(sctx); derr != nil {
+		err = errors.Join(err, fmt.Errorf("drain outbox: %w", derr))
+	}
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+type wired struct {
+	app  *app.App
+	idem ports.IdempotencyStore
+}
+
+// wire builds the adapters the configuration names and the use cases on
+// top of them. Only in-memory adapters exist in this build; the Redis,
+// MySQL and Kafka adapters plug in here.
+func wire(cfg Config, log *slog.Logger) (wired, error) {
+	clock := system.Clock{}
+	store := memory.NewStore(clock)
+	gateway, err := payment.NewSimulated(payment.Options{
+		Latency: cfg.Payments.Latency, DeclineRate: cfg.Payments.DeclineRate,
+		TimeoutRate: cfg.Payments.TimeoutRate, Seed: cfg.Payments.Seed,
+	})
+	if err != nil {
+		return wired{}, fmt.Errorf("payments: %w", err)
+	}
+	d := app.Deps{
+		Clock: clock, IDs: system.IDs{}, Inventory: memory.NewInventory(clock),
+		Locker: memory.NewLocker(clock), Catalog: store, Cache: memory.NewProductCache(clock),
+		Sagas: store, Orders: store, Outbox: store, Publisher: memory.NewEventLog(),
+		Payments: gateway, Logger: log,
+	}
+	a, err := app.New(d, cfg.appConfig(), app.Hooks{})
+	if err != nil {
+		return wired{}, err
+	}
+	return wired{app: a, idem: memory.NewIdempotencyStore(clock, cfg.Idempotency.TTL)}, nil
+}
+
+// demoProducts are served by `flashsale serve` with no configuration, so
+// curl works at once. 123 is the seed's example product.
+var demoProducts = []domain.Supply{
+	{ID: "123", Name: "Flash Phone X", PriceMinor: 49_900, AddStock: 100},
+	{ID: "124", Name: "Limited Sneakers", PriceMinor: 12_000, AddStock: 9},
+	{ID: "125", Name: "Concert Ticket", PriceMinor: 7_500, AddStock: 1},
+}
+
+func seedDemo(ctx context.Context, a *app.App) error {
+	for _, s := range demoProducts {
+		if _, err := a.Supply(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func newLogger(c LogConfig, out io.Writer) (*slog.Logger, error) {
+	level, err := parseLevel(c.Level)
+	if err != nil {
+		return nil, err
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(out, opts)), nil
+	}
+	return slog.New(slog.NewJSONHandler(out, opts)), nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("log.level: %q is not debug, info, warn or error", s)
+	}
+	return l, nil
+}

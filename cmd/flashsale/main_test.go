@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultConfigIsValid(t *testing.T) {
+	cfg, err := loadConfig("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTP.Addr != ":8080" || cfg.Saga.Strategy != "none" || cfg.Adapters.Inventory != "memory" {
+		t.Fatalf("unexpected defaults: %+v", cfg)
+	}
+}
+
+func TestShippedConfigFileLoads(t *testing.T) {
+	cfg, err := loadConfig("../../configs/flashsale.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg != defaultConfig() {
+		t.Fatalf("configs/flashsale.yaml drifted from the defaults:\n%s", cfg.masked())
+	}
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	path := writeFile(t, "saga:\n  strategy: lock\n  lock_ttl: 5s\nhttp:\n  addr: \"127.0.0.1:9000\"\n")
+	cfg, err := loadConfig(path, []string{"FLASHSALE_SAGA_STRATEGY=optimistic", "FLASHSALE_CACHE_TTL=1m", "PATH=/bin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Saga.Strategy != "optimistic" {
+		t.Errorf("strategy %q: the environment must win over the file", cfg.Saga.Strategy)
+	}
+	if cfg.Saga.LockTTL != 5*time.Second || cfg.HTTP.Addr != "127.0.0.1:9000" {
+		t.Errorf("file values lost: %+v", cfg)
+	}
+	if cfg.Cache.TTL != time.Minute {
+		t.Errorf("cache ttl %s", cfg.Cache.TTL)
+	}
+}
+
+func TestConfigErrorsAreClear(t *testing.T) {
+	cases := []struct {
+		name, file string
+		env        []string
+		want       string
+	}{
+		{"unknown adapter", "adapters:\n  inventory: cassandra\n", nil, `adapters.inventory: unknown adapter "cassandra"`},
+		{"unknown strategy", "", []string{"FLASHSALE_SAGA_STRATEGY=pessimistic"}, `unknown lock strategy "pessimistic"`},
+		{"unknown key", "saga:\n  stratgy: lock\n", nil, "field stratgy not found"},
+		{"unknown variable", "", []string{"FLASHSALE_SAGA_STRATGY=lock"}, "unknown environment variable FLASHSALE_SAGA_STRATGY"},
+		{"bad duration", "", []string{"FLASHSALE_SAGA_LOCK_TTL=soon"}, "FLASHSALE_SAGA_LOCK_TTL"},
+		{"bad number", "", []string{"FLASHSALE_SAGA_MAX_QTY_PER_ORDER=ten"}, "FLASHSALE_SAGA_MAX_QTY_PER_ORDER"},
+		{"lease shorter than saga", "saga:\n  saga_timeout: 40s\n", nil, "must be shorter than the lease ttl"},
+		{"bad rate", "payments:\n  decline_rate: 2\n", nil, "rates must be within [0, 1]"},
+		{"bad level", "log:\n  level: loud\n", nil, "log.level"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := ""
+			if tc.file != "" {
+				path = writeFile(t, tc.file)
+			}
+			_, err := loadConfig(path, tc.env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestConfigCommandMasksSecrets(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"config"}, []string{"FLASHSALE_ADMIN_TOKEN=hunter2"}, &out, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "hunter2") || !strings.Contains(out.String(), "*****") {
+		t.Fatalf("token not masked:\n%s", out.String())
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	if err := run(context.Background(), []string{"serv"}, nil, io.Discard, io.Discard); err == nil {
+		t.Fatal("want an error for an unknown command")
+	}
+}
+
+// TestServeDemoAndDrain: `flashsale serve` with no configuration serves the
+// demo products, sells one, and on shutdown lets an in-flight purchase
+// finish before it returns.
+func TestServeDemoAndDrain(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.Payments.Latency = 300 * time.Millisecond // keeps a purchase in flight during shutdown
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan string, 1)
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, cfg, io.Discard, ready) }()
+	var base string
+	select {
+	case addr := <-ready:
+		base = "http://" + addr
+	case err := <-served:
+		t.Fatalf("serve: %v", err)
+	}
+
+	var list struct {
+		Products []struct {
+			ID    string `json:"id"`
+			Stock int64  `json:"stock"`
+		} `json:"products"`
+	}
+	getJSON(t, base+"/products", http.StatusOK, &list)
+	if len(list.Products) != len(demoProducts) || list.Products[0].ID != "123" || list.Products[0].Stock != 100 {
+		t.Fatalf("demo products: %+v", list.Products)
+	}
+
+	inFlight := make(chan *http.Response, 1)
+	go func() {
+		resp, err := http.Post(base+"/purchase", "application/json", strings.NewReader(`{"productId":123,"qty":2}`))
+		if err != nil {
+			t.Errorf("purchase: %v", err)
+			inFlight <- nil
+			return
+		}
+		inFlight <- resp
+	}()
+	// Wait until the purchase holds its reservation (it is then in the
+	// slow payment step), then shut down as SIGTERM would.
+	for {
+		var p struct {
+			Available int64 `json:"available"`
+		}
+		getJSON(t, base+"/products/123", http.StatusOK, &p)
+		if p.Available == 98 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+
+	resp := <-inFlight
+	if resp == nil {
+		t.FailNow()
+	}
+	defer resp.Body.Close()
+	var order struct {
+		OrderID string `json:"orderId"`
+		Status  string `json:"status"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&order); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusCreated || order.Status != "CONFIRMED" {
+		t.Fatalf("in-flight purchase during shutdown: %d %+v", resp.StatusCode, order)
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("serve returned %v after a clean shutdown", err)
+	}
+}
+
+func getJSON(t *testing.T, url string, want int, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != want {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "flashsale.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
