@@ -141,11 +141,12 @@ func (a *App) existing(ctx context.Context, id domain.SagaID, req domain.Purchas
 	return nil, domain.ErrRequestInProgress
 }
 
+// causeOf is the error a compensated saga answers with again.
 func causeOf(reason string) error {
 	if reason == ReasonPaymentDeclined {
 		return domain.ErrPaymentDeclined
 	}
-	return fmt.Errorf("%w: %s", domain.ErrUnavailable, reason)
+	return errors.New(reason)
 }
 
 func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product, req domain.PurchaseRequest) (*domain.Saga, error) {

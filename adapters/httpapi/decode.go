@@ -79,59 +79,61 @@ func kindName(k string) string {
 	return "of another type"
 }
 
-// flexibleID accepts an ID as a JSON string or, as the seed's clients send
-// it, a non-negative JSON integer ({"productId": 123}).
-type flexibleID string
-
-func (f *flexibleID) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if len(b) > 0 && b[0] == '"' {
+// parseID reads an ID given as a JSON string or, as the seed's clients send
+// it, a non-negative JSON integer ({"productId": 123}). raw is nil when the
+// member is absent.
+func parseID(field string, raw json.RawMessage) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return "", domain.Invalid(field, "is required")
+	}
+	if raw[0] == '"' {
 		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return &domain.ValidationError{Field: "productId", Reason: "must be a string or an integer"}
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", domain.Invalid(field, "must be a string or a non-negative integer")
 		}
-		*f = flexibleID(s)
-		return nil
+		return s, nil
 	}
-	if len(b) == 0 || len(b) > domain.MaxIDLength {
-		return &domain.ValidationError{Field: "productId", Reason: "must be a string or an integer"}
+	if len(raw) > domain.MaxIDLength {
+		return "", domain.Invalid(field, "must be at most %d characters", domain.MaxIDLength)
 	}
-	for _, c := range b {
+	for _, c := range raw {
 		if c < '0' || c > '9' {
-			return &domain.ValidationError{Field: "productId", Reason: "must be a string or a non-negative integer"}
+			return "", domain.Invalid(field, "must be a string or a non-negative integer")
 		}
 	}
-	*f = flexibleID(b)
-	return nil
+	return string(raw), nil
 }
 
 type purchaseBody struct {
-	ProductID *flexibleID `json:"productId"`
-	Qty       *int64      `json:"qty"`
+	ProductID json.RawMessage `json:"productId"`
+	Qty       *int64          `json:"qty"`
 }
 
 func (b purchaseBody) request() (domain.PurchaseRequest, error) {
-	if b.ProductID == nil {
-		return domain.PurchaseRequest{}, domain.Invalid("productId", "is required")
+	id, err := parseID("productId", b.ProductID)
+	if err != nil {
+		return domain.PurchaseRequest{}, err
 	}
 	if b.Qty == nil {
 		return domain.PurchaseRequest{}, domain.Invalid("qty", "is required")
 	}
-	return domain.PurchaseRequest{ProductID: domain.ProductID(*b.ProductID), Qty: *b.Qty}, nil
+	return domain.PurchaseRequest{ProductID: domain.ProductID(id), Qty: *b.Qty}, nil
 }
 
 type supplyBody struct {
-	ID         *flexibleID `json:"id"`
-	Name       string      `json:"name"`
-	PriceMinor int64       `json:"priceMinor"`
-	AddStock   int64       `json:"addStock"`
+	ID         json.RawMessage `json:"id"`
+	Name       string          `json:"name"`
+	PriceMinor int64           `json:"priceMinor"`
+	AddStock   int64           `json:"addStock"`
 }
 
 func (b supplyBody) supply() (domain.Supply, error) {
-	if b.ID == nil {
-		return domain.Supply{}, domain.Invalid("id", "is required")
+	id, err := parseID("id", b.ID)
+	if err != nil {
+		return domain.Supply{}, err
 	}
-	s := domain.Supply{ID: domain.ProductID(*b.ID), Name: b.Name, PriceMinor: b.PriceMinor, AddStock: b.AddStock}
+	s := domain.Supply{ID: domain.ProductID(id), Name: b.Name, PriceMinor: b.PriceMinor, AddStock: b.AddStock}
 	return s, s.Validate()
 }
 

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/flashsale/flashsale/adapters/payment"
 	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/domain"
+	"github.com/flashsale/flashsale/ports"
 )
 
 func TestMain(m *testing.M) {
@@ -72,6 +74,8 @@ type fixture struct {
 
 	mu      sync.Mutex
 	outcome payment.Outcome // the gateway's answer to every new charge
+	// catalogDown makes the catalog fail as an unreachable database would.
+	catalogDown atomic.Bool
 }
 
 type fixtureOpts struct {
@@ -109,7 +113,7 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 		return f.outcome
 	})
 	f.app, err = app.New(app.Deps{
-		Clock: f.clock, IDs: f.ids, Inventory: f.inv, Locker: f.locker, Catalog: f.store,
+		Clock: f.clock, IDs: f.ids, Inventory: f.inv, Locker: f.locker, Catalog: flakyCatalog{f.store, &f.catalogDown},
 		Cache: f.cache, Sagas: f.store, Orders: f.store, Outbox: f.store, Publisher: f.events,
 		Payments: f.pay,
 	}, app.Config{Strategy: o.strategy}, app.Hooks{})
@@ -430,4 +434,25 @@ func sortedIDs(ps []productView) []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+// flakyCatalog is the fixture's catalog: the store's, failing like an
+// unreachable database while down is set.
+type flakyCatalog struct {
+	ports.Catalog
+	down *atomic.Bool
+}
+
+func (c flakyCatalog) Product(ctx context.Context, id domain.ProductID) (domain.Product, error) {
+	if c.down.Load() {
+		return domain.Product{}, fmt.Errorf("catalog: connection refused: %w", domain.ErrUnavailable)
+	}
+	return c.Catalog.Product(ctx, id)
+}
+
+func (c flakyCatalog) Products(ctx context.Context) ([]domain.Product, error) {
+	if c.down.Load() {
+		return nil, fmt.Errorf("catalog: connection refused: %w", domain.ErrUnavailable)
+	}
+	return c.Catalog.Products(ctx)
 }

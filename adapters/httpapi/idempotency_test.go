@@ -244,31 +244,35 @@ func TestIdempotencyRetryableAnswerNotStored(t *testing.T) {
 	}
 }
 
-// TestIdempotencyRetryAfterUnavailableStartsNoSecondSaga: a 503 from a
-// compensated saga is not stored, but retrying the key cannot start a second
-// saga or charge: the saga ID is derived from the key.
-func TestIdempotencyRetryAfterUnavailableStartsNoSecondSaga(t *testing.T) {
+// TestIdempotencyCompensatedAnswerIsFinal: a saga that compensated for a
+// payment failure is the key's final answer. It carries no Retry-After (the
+// same key can only ever answer from that saga), it is stored and replayed,
+// and retrying cannot start a second saga or charge.
+func TestIdempotencyCompensatedAnswerIsFinal(t *testing.T) {
 	f := newFixture(t, fixtureOpts{})
 	f.setOutcome(payment.TimeoutNotCharged)
 	body := `{"productId":"p1","qty":1}`
 	first := f.purchase(body, "timeout-key")
-	p1 := assertProblem(t, first, http.StatusServiceUnavailable, "unavailable")
-	assertRetryAfter(t, first, true)
+	p1 := assertProblem(t, first, http.StatusConflict, "purchase_compensated")
+	assertRetryAfter(t, first, false)
+	if p1.SagaID != string(app.SagaIDForKey("timeout-key")) {
+		t.Errorf("saga ID %s, want %s", p1.SagaID, app.SagaIDForKey("timeout-key"))
+	}
 	before := f.snapshot()
 
-	f.setOutcome(payment.Approve)
-	second := f.purchase(body, "timeout-key")
-	p2 := assertProblem(t, second, http.StatusServiceUnavailable, "unavailable")
-	if second.Header().Get("Idempotent-Replayed") != "" {
-		t.Error("a 503 was stored and replayed")
-	}
-	if p1.SagaID != p2.SagaID || p1.SagaID != string(app.SagaIDForKey("timeout-key")) {
-		t.Errorf("saga IDs %s and %s, want both %s", p1.SagaID, p2.SagaID, app.SagaIDForKey("timeout-key"))
+	f.setOutcome(payment.Approve) // the gateway is healthy again
+	for i := range 3 {
+		again := f.purchase(body, "timeout-key")
+		if again.Code != first.Code || again.Header().Get("Idempotent-Replayed") != "true" || !bytes.Equal(again.Body.Bytes(), first.Body.Bytes()) {
+			t.Errorf("retry %d: %d replayed=%q %s; want the stored first answer", i+1, again.Code, again.Header().Get("Idempotent-Replayed"), again.Body)
+		}
 	}
 	assertUnchanged(t, before, f.snapshot())
 	if c := f.pay.ChargesApplied(); c != 0 {
 		t.Errorf("charges = %d, want 0", c)
 	}
+	// A new key buys.
+	assertJSON(t, f.purchase(body, "timeout-key-2"), http.StatusCreated, nil)
 }
 
 // TestIdempotencyKeyIsPerKey: two keys with the same body are two

@@ -53,7 +53,15 @@ func problemFor(err error) Problem {
 	}
 	var p Problem
 	var ve *domain.ValidationError
+	var ce *app.CompensatedError
 	switch {
+	case errors.As(err, &ce) && !errors.Is(err, domain.ErrPaymentDeclined):
+		// Final, not "retry": with an Idempotency-Key the same key always
+		// answers from this compensated saga, so a retry must use a new one.
+		p = newProblem(http.StatusConflict, "purchase_compensated",
+			"the purchase could not complete ("+ce.Saga.Reason+"); it was undone: any charge was refunded and the stock released; send a new request")
+		p.SagaID = ce.Saga.ID
+		return p
 	case errors.As(err, &ve):
 		p = newProblem(http.StatusBadRequest, "invalid_request", ve.Error())
 	case errors.Is(err, domain.ErrInvalidInput):
@@ -65,7 +73,7 @@ func problemFor(err error) Problem {
 	case errors.Is(err, domain.ErrLockBusy):
 		p = newProblem(http.StatusConflict, "lock_busy", "the product is being processed by another purchase; retry")
 		p.retryAfter = 1
-	case errors.Is(err, domain.ErrContention):
+	case errors.Is(err, domain.ErrContention), errors.Is(err, domain.ErrConflict):
 		p = newProblem(http.StatusConflict, "contention", "too many concurrent purchases of this product; retry")
 		p.retryAfter = 1
 	case errors.Is(err, domain.ErrInsufficientStock):
@@ -85,12 +93,8 @@ func problemFor(err error) Problem {
 	default:
 		p = newProblem(http.StatusInternalServerError, "internal", "internal error")
 	}
-	var ce *app.CompensatedError
-	if errors.As(err, &ce) {
+	if ce != nil {
 		p.SagaID = ce.Saga.ID
-		if p.Status == http.StatusServiceUnavailable {
-			p.Detail = "the purchase could not complete (" + ce.Saga.Reason + "); nothing was charged and the stock was released; retry"
-		}
 	}
 	return p
 }

@@ -62,6 +62,8 @@ func New(a *app.App, idem ports.IdempotencyStore, opts Options) (http.Handler, e
 
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// A redirect would answer with HTML; every answer is JSON.
+	r.RedirectTrailingSlash = false
 	r.ContextWithFallback = true
 	r.Use(s.recoverPanics, s.logRequests)
 	r.NoRoute(func(c *gin.Context) { sendProblem(c, newProblem(http.StatusNotFound, "not_found", "no such route")) })
@@ -103,8 +105,9 @@ func (s *server) ready(c *gin.Context) {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
 		defer cancel()
 		if err := s.opts.Ready(ctx); err != nil {
+			// The reason goes to the log only: it may name hosts or DSNs.
 			s.log.Warn("not ready", "err", err)
-			sendProblem(c, newProblem(http.StatusServiceUnavailable, "not_ready", err.Error()))
+			sendProblem(c, newProblem(http.StatusServiceUnavailable, "not_ready", "a dependency of this instance is not ready"))
 			return
 		}
 	}
@@ -134,7 +137,8 @@ func (s *server) requireAdmin(c *gin.Context) {
 		sendProblem(c, newProblem(http.StatusForbidden, "admin_disabled", "admin routes are off: no admin token is configured"))
 		return
 	}
-	token, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+	scheme, token, ok := strings.Cut(c.GetHeader("Authorization"), " ")
+	ok = ok && strings.EqualFold(scheme, "Bearer") // schemes are case-insensitive (RFC 9110)
 	given := sha256.Sum256([]byte(token))
 	// Comparing digests keeps the comparison constant-time in the token's
 	// length as well as its content.
@@ -215,6 +219,12 @@ func (s *server) purchase(c *gin.Context) {
 		return
 	case stored != nil:
 		c.Header("Idempotent-Replayed", "true")
+		if stored.Status == http.StatusCreated {
+			var r purchaseResponse
+			if json.Unmarshal(stored.Body, &r) == nil && r.OrderID != "" {
+				c.Header("Location", "/orders/"+string(r.OrderID))
+			}
+		}
 		c.Data(stored.Status, contentTypeFor(stored.Status), stored.Body)
 		return
 	}

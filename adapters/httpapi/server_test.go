@@ -191,11 +191,11 @@ func TestDocumentedStatuses(t *testing.T) {
 			},
 		},
 		{
-			name: "503 unavailable when the payment times out, compensated", status: http.StatusServiceUnavailable, code: "unavailable", retryAfter: true,
+			name: "409 purchase_compensated when the payment times out: final, refunded", status: http.StatusConflict, code: "purchase_compensated",
 			setup: func(t *testing.T, f *fixture) { f.setOutcome(payment.TimeoutCharged) },
 			req:   fixed(jsonPost("/purchase", `{"productId":"p1","qty":2}`)),
 			check: func(t *testing.T, f *fixture, rec *httptest.ResponseRecorder, before snapshot) {
-				p := assertProblem(t, rec, http.StatusServiceUnavailable, "unavailable")
+				p := assertProblem(t, rec, http.StatusConflict, "purchase_compensated")
 				o := assertCompensated(t, f, p, before, app.ReasonPaymentFailed)
 				if !o.Saga.Refunded || o.Saga.Charged {
 					t.Errorf("saga = %+v, want the taken charge refunded and the saga never completed", o.Saga)
@@ -205,6 +205,16 @@ func TestDocumentedStatuses(t *testing.T) {
 					t.Errorf("ledger entry = %+v, want charged and refunded", e)
 				}
 			},
+		},
+		{
+			name: "503 unavailable when the catalog is down: nothing changes", status: http.StatusServiceUnavailable, code: "unavailable", retryAfter: true, unchanged: true,
+			setup: func(t *testing.T, f *fixture) { f.catalogDown.Store(true) },
+			req:   fixed(jsonPost("/purchase", `{"productId":"p1","qty":2}`)),
+		},
+		{
+			name: "503 unavailable on a product read with the catalog down and a cold cache", status: http.StatusServiceUnavailable, code: "unavailable", retryAfter: true, unchanged: true,
+			setup: func(t *testing.T, f *fixture) { f.catalogDown.Store(true) },
+			req:   fixed(request{method: http.MethodGet, path: "/products/p2"}),
 		},
 		{
 			name: "413 body_too_large", status: http.StatusRequestEntityTooLarge, code: "body_too_large", unchanged: true,
@@ -547,11 +557,12 @@ func TestLockReleasedAfterPurchase(t *testing.T) {
 }
 
 func TestNotReadyDetail(t *testing.T) {
-	// The probe's error is the problem's detail.
-	f := newFixture(t, fixtureOpts{http: &httpapi.Options{Ready: func(context.Context) error { return fmt.Errorf("redis down") }}})
+	// The probe's error goes to the log, not to anonymous clients: it may
+	// name hosts or connection strings.
+	f := newFixture(t, fixtureOpts{http: &httpapi.Options{Ready: func(context.Context) error { return fmt.Errorf("redis 10.0.0.7:6379 down") }}})
 	p := assertProblem(t, f.get("/readyz"), http.StatusServiceUnavailable, "not_ready")
-	if !strings.Contains(p.Detail, "redis down") {
-		t.Errorf("detail = %q", p.Detail)
+	if strings.Contains(p.Detail, "10.0.0.7") || strings.Contains(p.Detail, "redis") {
+		t.Errorf("detail leaks the probe's error: %q", p.Detail)
 	}
 }
 
