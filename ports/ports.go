@@ -216,3 +216,11 @@ type StoredResponse struct {
 	Status int
 	Body   []byte
 }
+
+// Pinger is the optional capability /readyz uses: an adapter that talks to
+// a server reports whether that server answers.
+type Pinger interface {
+	// Ping returns nil if the adapter's dependency answers within ctx's
+	// deadline, or an error wrapping domain.ErrUnavailable.
+	Ping(ctx context.Context) error
+}
