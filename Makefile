@@ -3,13 +3,15 @@
 #   make test       everything CI runs: lint, then every test with the race detector
 #   make test-race  the tests alone, with the race detector
 #   make lint       gofmt check, go vet, staticcheck when installed
+#   make sim        1000 seeded simulation runs per strategy, every fault on
+#   make bench      the go test benchmarks (simulated sagas per second, ...)
 #   make build      bin/flashsale
 
 GO      ?= go
 BIN     ?= bin/flashsale
 GOFILES  = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
 
-.PHONY: build run test test-race test-short lint fmt clean
+.PHONY: build run test test-race test-short lint fmt sim bench clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/flashsale
@@ -34,6 +36,12 @@ lint:
 
 fmt:
 	gofmt -w $(GOFILES)
+
+sim:
+	$(GO) run ./cmd/flashsale sim --runs 1000 $(ARGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 clean:
 	rm -rf bin

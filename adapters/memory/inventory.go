@@ -357,3 +357,42 @@ func sortByDeadline(rs []domain.Reservation) {
 		return cmp.Compare(a.SagaID, b.SagaID)
 	})
 }
+
+// InventorySnapshot is a copy of an Inventory's whole state.
+type InventorySnapshot struct {
+	levels  map[domain.ProductID]domain.StockLevel
+	records map[domain.SagaID]reservationRecord
+}
+
+// Snapshot copies the inventory's state. With Restore it lets a simulation
+// fail over to a replica that lags: every write after the snapshot is lost,
+// as the last unreplicated writes of a Redis master are.
+func (inv *Inventory) Snapshot() *InventorySnapshot {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	s := &InventorySnapshot{
+		levels:  make(map[domain.ProductID]domain.StockLevel, len(inv.levels)),
+		records: make(map[domain.SagaID]reservationRecord, len(inv.records)),
+	}
+	for id, l := range inv.levels {
+		s.levels[id] = *l
+	}
+	for id, r := range inv.records {
+		s.records[id] = *r
+	}
+	return s
+}
+
+// Restore replaces the inventory's state with a snapshot's.
+func (inv *Inventory) Restore(s *InventorySnapshot) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	inv.levels = make(map[domain.ProductID]*domain.StockLevel, len(s.levels))
+	for id, l := range s.levels {
+		inv.levels[id] = &l
+	}
+	inv.records = make(map[domain.SagaID]*reservationRecord, len(s.records))
+	for id, r := range s.records {
+		inv.records[id] = &r
+	}
+}

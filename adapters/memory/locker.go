@@ -121,3 +121,38 @@ func validateLock(key, token string, ttl time.Duration) error {
 	}
 	return nil
 }
+
+// Holder returns the token holding key now, if any. It lets a checker
+// verify lock safety (I8) independently of what callers were told.
+func (l *Locker) Holder(key string) (token string, held bool) {
+	now := l.clock.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h, ok := l.liveLocked(key, now)
+	return h.token, ok
+}
+
+// LockerSnapshot is a copy of a Locker's locks.
+type LockerSnapshot struct{ locks map[string]heldLock }
+
+// Snapshot copies the locks, for simulating a failover that loses the
+// writes made after it (see Inventory.Snapshot).
+func (l *Locker) Snapshot() *LockerSnapshot {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := &LockerSnapshot{locks: make(map[string]heldLock, len(l.locks))}
+	for k, h := range l.locks {
+		s.locks[k] = h
+	}
+	return s
+}
+
+// Restore replaces the locks with a snapshot's.
+func (l *Locker) Restore(s *LockerSnapshot) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.locks = make(map[string]heldLock, len(s.locks))
+	for k, h := range s.locks {
+		l.locks[k] = h
+	}
+}

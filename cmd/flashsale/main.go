@@ -2,6 +2,7 @@
 //
 //	flashsale serve [--config FILE]   serve (in-memory adapters by default)
 //	flashsale config [--config FILE]  print the effective configuration
+//	flashsale sim [flags]             run the deterministic simulation
 //
 // It is the one composition root: it reads the configuration and wires
 // adapters into the use cases of package app.
@@ -46,6 +47,7 @@ const usage = `usage: flashsale <command> [flags]
 commands:
   serve    serve the API (in-memory adapters unless the config says otherwise)
   config   print the effective configuration (secrets masked)
+  sim      run the deterministic simulation (flashsale sim --help)
 
 flags:
   --config FILE   a YAML configuration file (see configs/flashsale.yaml);
@@ -60,6 +62,9 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return errors.New("no command given")
 	}
 	cmd, args := args[0], args[1:]
+	if cmd == "sim" {
+		return runSim(args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "YAML configuration file")

@@ -196,3 +196,46 @@ func writeFile(t *testing.T, content string) string {
 	}
 	return path
 }
+
+func TestSimCommand(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"sim", "--runs", "5", "--buyers", "20", "--strategy", "none,lock"}, nil, &out, io.Discard)
+	if err != nil {
+		t.Fatalf("sim: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"faults: crash,payment,redis-failover,events,mysql-failover,lock-pause", "none", "lock", "violations"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "optimistic") {
+		t.Fatal("ran a strategy that was not asked for")
+	}
+}
+
+func TestSimCommandReplaysASeed(t *testing.T) {
+	args := []string{"sim", "--seed", "7", "--runs", "1", "--buyers", "10", "--strategy", "lock", "--trace"}
+	var a, b bytes.Buffer
+	if err := run(context.Background(), args, nil, &a, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(context.Background(), args, nil, &b, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if a.String() != b.String() || !strings.Contains(a.String(), "lock.Acquire lock:product:") {
+		t.Fatalf("a replay printed a different trace, or no trace:\n%s", a.String())
+	}
+}
+
+func TestSimCommandRejectsBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"sim", "--faults", "meteor"},
+		{"sim", "--strategy", "pessimistic"},
+		{"sim", "--runs", "0"},
+		{"sim", "extra"},
+	} {
+		if err := run(context.Background(), args, nil, io.Discard, io.Discard); err == nil {
+			t.Errorf("%v: want an error", args)
+		}
+	}
+}

@@ -1,0 +1,331 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/flashsale/flashsale/adapters/memory"
+	"github.com/flashsale/flashsale/adapters/payment"
+	"github.com/flashsale/flashsale/domain"
+	"github.com/flashsale/flashsale/ports"
+)
+
+// The adapters the simulated apps see. Each wraps a memory adapter and, in
+// order: yields to the scheduler, injects the faults that are on, plants
+// the bugs that are on, and records what the checker must know. The inner
+// adapters get a context without deadline: time in the simulation is the
+// virtual clock's alone.
+
+var (
+	_ ports.Inventory         = (*simInventory)(nil)
+	_ ports.InventoryReaper   = (*simInventory)(nil)
+	_ ports.InventoryLoader   = (*simInventory)(nil)
+	_ ports.VersionedReserver = (*simInventory)(nil)
+	_ ports.Locker            = (*simLocker)(nil)
+	_ ports.Catalog           = (*simStore)(nil)
+	_ ports.SagaStore         = (*simStore)(nil)
+	_ ports.Outbox            = (*simStore)(nil)
+	_ ports.EventPublisher    = (*simPublisher)(nil)
+	_ ports.Payments          = (*simPayments)(nil)
+)
+
+func bg(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
+type simInventory struct {
+	w     *world
+	inner *memory.Inventory
+}
+
+func (s *simInventory) Reserve(ctx context.Context, r domain.Reservation) error {
+	s.w.yield(ctx, "inventory.Reserve %s x%d saga %s", r.ProductID, r.Qty, r.SagaID)
+	return s.reserve(ctx, r, func() error { return s.inner.Reserve(bg(ctx), r) })
+}
+
+func (s *simInventory) ReserveIfVersion(ctx context.Context, r domain.Reservation, version int64) error {
+	s.w.yield(ctx, "inventory.ReserveIfVersion %s x%d v%d saga %s", r.ProductID, r.Qty, version, r.SagaID)
+	return s.reserve(ctx, r, func() error { return s.inner.ReserveIfVersion(bg(ctx), r, version) })
+}
+
+func (s *simInventory) reserve(ctx context.Context, r domain.Reservation, do func() error) error {
+	err := do()
+	if errors.Is(err, domain.ErrInsufficientStock) && s.w.opts.Bugs.ReserveWithoutCheck {
+		// Planted: reserve anyway, as a script without the availability
+		// check would (it conjures the missing stock).
+		if aerr := s.inner.AddStock(bg(ctx), r.ProductID, r.Qty); aerr == nil {
+			err = s.inner.Reserve(bg(ctx), domain.Reservation{SagaID: r.SagaID + ".unchecked", ProductID: r.ProductID, Qty: r.Qty, Deadline: r.Deadline})
+			if err == nil {
+				// Hand the conjured units to the saga's own record.
+				_ = s.inner.Release(bg(ctx), r.ProductID, r.SagaID+".unchecked")
+				err = s.inner.Reserve(bg(ctx), r)
+			}
+		}
+	}
+	if err == nil {
+		s.w.reserved[r.SagaID] = r.Qty
+	}
+	return err
+}
+
+func (s *simInventory) Confirm(ctx context.Context, p domain.ProductID, saga domain.SagaID) error {
+	s.w.yield(ctx, "inventory.Confirm %s saga %s", p, saga)
+	err := s.inner.Confirm(bg(ctx), p, saga)
+	if err == nil {
+		delete(s.w.gatePending, saga)
+	}
+	return err
+}
+
+func (s *simInventory) Release(ctx context.Context, p domain.ProductID, saga domain.SagaID) error {
+	s.w.yield(ctx, "inventory.Release %s saga %s", p, saga)
+	err := s.inner.Release(bg(ctx), p, saga)
+	if err == nil && s.w.opts.Bugs.DoubleRelease {
+		// Planted: the release is applied twice; the second one gives back
+		// stock that was never held.
+		_ = s.inner.AddStock(bg(ctx), p, s.w.reserved[saga])
+	}
+	return err
+}
+
+func (s *simInventory) Level(ctx context.Context, p domain.ProductID) (domain.StockLevel, error) {
+	s.w.yield(ctx, "inventory.Level %s", p)
+	return s.inner.Level(bg(ctx), p)
+}
+
+func (s *simInventory) Expired(ctx context.Context, now time.Time, limit int) ([]domain.Reservation, error) {
+	s.w.yield(ctx, "inventory.Expired")
+	return s.inner.Expired(bg(ctx), now, limit)
+}
+
+func (s *simInventory) AddStock(ctx context.Context, p domain.ProductID, delta int64) error {
+	s.w.yield(ctx, "inventory.AddStock %s +%d", p, delta)
+	return s.inner.AddStock(bg(ctx), p, delta)
+}
+
+func (s *simInventory) SetStock(ctx context.Context, p domain.ProductID, stock int64) error {
+	s.w.yield(ctx, "inventory.SetStock %s =%d", p, stock)
+	return s.inner.SetStock(bg(ctx), p, stock)
+}
+
+type simLocker struct {
+	w     *world
+	inner *memory.Locker
+}
+
+func (s *simLocker) Acquire(ctx context.Context, key, token string, ttl time.Duration) error {
+	s.w.yield(ctx, "lock.Acquire %s token %s", key, token)
+	return s.inner.Acquire(bg(ctx), key, token, ttl)
+}
+
+func (s *simLocker) Release(ctx context.Context, key, token string) error {
+	s.w.yield(ctx, "lock.Release %s token %s", key, token)
+	holder, held := s.inner.Holder(key)
+	var err error
+	if s.w.opts.Bugs.ReleaseWithoutToken && held {
+		err = s.inner.Release(bg(ctx), key, holder) // planted: the seed's bare DEL
+	} else {
+		err = s.inner.Release(bg(ctx), key, token)
+	}
+	s.w.checkLock("release", key, token, holder, held, err)
+	return err
+}
+
+func (s *simLocker) Extend(ctx context.Context, key, token string, ttl time.Duration) error {
+	s.w.yield(ctx, "lock.Extend %s token %s", key, token)
+	holder, held := s.inner.Holder(key)
+	err := s.inner.Extend(bg(ctx), key, token, ttl)
+	s.w.checkLock("extend", key, token, holder, held, err)
+	return err
+}
+
+type simStore struct {
+	w     *world
+	inner *memory.Store
+}
+
+// down models the MySQL primary's loss until the replica is promoted.
+func (s *simStore) down() error {
+	if s.w.clock.Now().Before(s.w.mysqlDownUntil) {
+		return fmt.Errorf("mysql: connection refused: %w", domain.ErrUnavailable)
+	}
+	return nil
+}
+
+// answerLost models a commit whose answer never reached the app.
+func (s *simStore) answerLost() bool {
+	return s.w.opts.Faults.MySQLFailover && !s.w.healing && s.w.ch.Intn(40, "answer-lost") == 0
+}
+
+func (s *simStore) Product(ctx context.Context, id domain.ProductID) (domain.Product, error) {
+	s.w.yield(ctx, "catalog.Product %s", id)
+	if err := s.down(); err != nil {
+		return domain.Product{}, err
+	}
+	return s.inner.Product(bg(ctx), id)
+}
+
+func (s *simStore) Products(ctx context.Context) ([]domain.Product, error) {
+	s.w.yield(ctx, "catalog.Products")
+	if err := s.down(); err != nil {
+		return nil, err
+	}
+	return s.inner.Products(bg(ctx))
+}
+
+func (s *simStore) Supply(ctx context.Context, sup domain.Supply) (domain.Product, error) {
+	s.w.yield(ctx, "catalog.Supply %s +%d", sup.ID, sup.AddStock)
+	if err := s.down(); err != nil {
+		return domain.Product{}, err
+	}
+	return s.inner.Supply(bg(ctx), sup)
+}
+
+func (s *simStore) Create(ctx context.Context, saga *domain.Saga) error {
+	s.w.yield(ctx, "sagas.Create %s %s", saga.ID, saga.Status)
+	if err := s.down(); err != nil {
+		return err
+	}
+	err := s.inner.Create(bg(ctx), saga)
+	if err == nil {
+		s.w.observe(saga)
+		if s.answerLost() {
+			return fmt.Errorf("mysql: answer lost after commit: %w", domain.ErrUnavailable)
+		}
+	}
+	return err
+}
+
+func (s *simStore) Update(ctx context.Context, id domain.SagaID, fn func(*domain.Saga) error) (*domain.Saga, error) {
+	s.w.yield(ctx, "sagas.Update %s", id)
+	if err := s.down(); err != nil {
+		return nil, err
+	}
+	out, err := s.inner.Update(bg(ctx), id, fn)
+	if err == nil {
+		s.w.observe(out)
+		if s.answerLost() {
+			return nil, fmt.Errorf("mysql: answer lost after commit: %w", domain.ErrUnavailable)
+		}
+	}
+	return out, err
+}
+
+func (s *simStore) Saga(ctx context.Context, id domain.SagaID) (*domain.Saga, error) {
+	s.w.yield(ctx, "sagas.Saga %s", id)
+	if err := s.down(); err != nil {
+		return nil, err
+	}
+	return s.inner.Saga(bg(ctx), id)
+}
+
+func (s *simStore) Stale(ctx context.Context, now time.Time, limit int) ([]domain.SagaID, error) {
+	s.w.yield(ctx, "sagas.Stale")
+	if err := s.down(); err != nil {
+		return nil, err
+	}
+	return s.inner.Stale(bg(ctx), now, limit)
+}
+
+func (s *simStore) Unpublished(ctx context.Context, limit int) ([]domain.Event, error) {
+	s.w.yield(ctx, "outbox.Unpublished")
+	if err := s.down(); err != nil {
+		return nil, err
+	}
+	return s.inner.Unpublished(bg(ctx), limit)
+}
+
+func (s *simStore) MarkPublished(ctx context.Context, ids []string) error {
+	s.w.yield(ctx, "outbox.MarkPublished %d", len(ids))
+	if err := s.down(); err != nil {
+		return err
+	}
+	return s.inner.MarkPublished(bg(ctx), ids)
+}
+
+type simPublisher struct {
+	w     *world
+	inner *memory.EventLog
+}
+
+// Publish delivers, with the events fault on, some events twice and some
+// batches late (after a later batch of other sagas: a broker keeps each
+// saga's order, being keyed by saga ID, but not the order across sagas).
+func (s *simPublisher) Publish(ctx context.Context, evs ...domain.Event) error {
+	s.w.yield(ctx, "events.Publish %d", len(evs))
+	w := s.w
+	if !w.opts.Faults.Events || w.healing {
+		w.flushHeld()
+		return s.inner.Publish(bg(ctx), evs...)
+	}
+	if w.heldBatch == nil && w.ch.Intn(8, "hold-batch") == 0 {
+		w.heldBatch = append([]domain.Event(nil), evs...)
+		return nil // in flight in the broker
+	}
+	if w.heldBatch != nil && disjoint(w.heldBatch, evs) {
+		if err := s.inner.Publish(bg(ctx), evs...); err != nil {
+			return err
+		}
+		w.flushHeld()
+	} else {
+		w.flushHeld()
+		if err := s.inner.Publish(bg(ctx), evs...); err != nil {
+			return err
+		}
+	}
+	if len(evs) > 0 && w.ch.Intn(6, "duplicate") == 0 {
+		return s.inner.Publish(bg(ctx), evs[w.ch.Intn(len(evs), "which")])
+	}
+	return nil
+}
+
+func (w *world) flushHeld() {
+	if w.heldBatch != nil {
+		_ = w.events.Publish(context.Background(), w.heldBatch...)
+		w.heldBatch = nil
+	}
+}
+
+func disjoint(a, b []domain.Event) bool {
+	seen := map[domain.SagaID]bool{}
+	for _, e := range a {
+		seen[e.SagaID] = true
+	}
+	for _, e := range b {
+		if seen[e.SagaID] {
+			return false
+		}
+	}
+	return true
+}
+
+type simPayments struct {
+	w     *world
+	inner *payment.Simulated
+}
+
+func (s *simPayments) Charge(ctx context.Context, saga domain.SagaID, amount int64) error {
+	s.w.yield(ctx, "payments.Charge %s %d", saga, amount)
+	before := s.inner.ChargesApplied()
+	err := s.inner.Charge(bg(ctx), saga, amount)
+	if s.inner.ChargesApplied() > before {
+		if s.w.charged[saga] {
+			s.w.fail("I4", "saga %s charged twice", saga)
+		}
+		s.w.charged[saga] = true
+	}
+	return err
+}
+
+func (s *simPayments) Refund(ctx context.Context, saga domain.SagaID) (bool, error) {
+	s.w.yield(ctx, "payments.Refund %s", saga)
+	before := s.inner.RefundsApplied()
+	charged, err := s.inner.Refund(bg(ctx), saga)
+	if s.inner.RefundsApplied() > before {
+		if s.w.refunded[saga] || !s.w.charged[saga] {
+			s.w.fail("I4", "saga %s refunded twice or without a charge", saga)
+		}
+		s.w.refunded[saga] = true
+	}
+	return charged, err
+}

@@ -1,0 +1,109 @@
+package sim
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Result is what one run did.
+type Result struct {
+	Seed         uint64
+	Sagas        int // purchases answered
+	Completed    int
+	Compensated  int
+	Insufficient int
+	LockBusy     int // the lock strategy's "busy, retry" answers (lock waits)
+	Contention   int
+	Unavailable  int // retry answers: a dependency failed, or a request was in progress
+	Crashed      int // purchases killed with their instance
+	Recovered    int // stale sagas driven to an end by recovery
+	Reaped       int // expired reservations settled by the reaper
+	Steps        int
+	Violation    *Violation
+	// Trace is the run's step-by-step log, when Run was asked to keep it.
+	Trace []string
+
+	latencies []time.Duration
+}
+
+// Latency returns the q-quantile (0..1) of completed purchases' virtual
+// latency.
+func (r Result) Latency(q float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	s := slices.Clone(r.latencies)
+	slices.Sort(s)
+	return s[int(q*float64(len(s)-1))]
+}
+
+// Run runs one simulation. With trace, the result keeps the step-by-step
+// trace (the same seed always gives the same trace, byte for byte).
+func Run(o Options, trace bool) Result {
+	w, err := newWorld(o)
+	if err != nil {
+		return Result{Seed: o.Seed, Violation: &Violation{Invariant: "setup", Detail: err.Error()}}
+	}
+	w.record = trace
+	w.run()
+	w.res.Seed = w.opts.Seed
+	w.res.Steps = w.step
+	w.res.Violation = w.violation
+	w.res.Trace = w.trace
+	return w.res
+}
+
+// Shrink looks for a shorter run with the same seed that breaks the same
+// invariant, by halving the number of buyers, and returns the shortest
+// failing run found (with its trace).
+func Shrink(o Options, v *Violation) Result {
+	best := Run(o, true)
+	for b := o.withDefaults().Buyers / 2; b >= 1; b /= 2 {
+		o.Buyers = b
+		r := Run(o, true)
+		if r.Violation == nil || r.Violation.Invariant != v.Invariant {
+			break
+		}
+		best = r
+	}
+	return best
+}
+
+func (v *Violation) String() string {
+	return fmt.Sprintf("%s at step %d: %s", v.Invariant, v.Step, v.Detail)
+}
+
+// Summary adds up the results of many runs of one strategy.
+type Summary struct {
+	Runs       int
+	Total      Result // counts summed over the runs
+	Violations []Result
+	latencies  []time.Duration
+}
+
+// Add counts one run.
+func (s *Summary) Add(r Result) {
+	s.Runs++
+	t := &s.Total
+	t.Sagas += r.Sagas
+	t.Completed += r.Completed
+	t.Compensated += r.Compensated
+	t.Insufficient += r.Insufficient
+	t.LockBusy += r.LockBusy
+	t.Contention += r.Contention
+	t.Unavailable += r.Unavailable
+	t.Crashed += r.Crashed
+	t.Recovered += r.Recovered
+	t.Reaped += r.Reaped
+	t.Steps += r.Steps
+	s.latencies = append(s.latencies, r.latencies...)
+	if r.Violation != nil {
+		s.Violations = append(s.Violations, r)
+	}
+}
+
+// Latency returns the q-quantile of virtual purchase latency over all runs.
+func (s *Summary) Latency(q float64) time.Duration {
+	return Result{latencies: s.latencies}.Latency(q)
+}

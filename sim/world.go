@@ -1,0 +1,519 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/flashsale/flashsale/adapters/memory"
+	"github.com/flashsale/flashsale/adapters/payment"
+	"github.com/flashsale/flashsale/app"
+	"github.com/flashsale/flashsale/domain"
+)
+
+// Virtual timings of the simulated apps. Leases, reservation deadlines and
+// locks run on the virtual clock. The step and saga timeouts are real-time
+// context deadlines inside package app; they are far longer than any
+// simulated saga lives in real time, so they never decide anything.
+var simConfig = app.Config{
+	StepTimeout: 10 * time.Second, SagaTimeout: 20 * time.Second, LeaseTTL: 30 * time.Second,
+	ReservationTTL: 60 * time.Second, LockTTL: 30 * time.Second, OptimisticRetries: 4,
+	MaxQtyPerOrder: 3, BatchSize: 50,
+}
+
+var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+type instance struct {
+	base string // app1, app2...: the server; name adds its restart
+	name string
+	app  *app.App
+	dead bool
+	// background: a round of recovery, reaping and relaying is running;
+	// like the real process, an instance runs one round at a time.
+	background bool
+}
+
+type actor struct {
+	name   string
+	inst   *instance
+	resume chan struct{}
+	out    chan actorMsg
+	// pending is the call the actor waits to make when next scheduled.
+	pending string
+}
+
+type actorMsg struct {
+	done     bool
+	desc     string
+	panicked string
+}
+
+// crashed unwinds an actor whose instance died.
+type crashed struct{}
+
+type ctxKey struct{}
+
+type buyer struct {
+	n     int
+	req   domain.PurchaseRequest
+	key   string
+	tries int
+}
+
+// world is one run.
+type world struct {
+	opts Options
+	ch   Chooser
+
+	clock  *memory.Clock
+	ids    *memory.IDs
+	inv    *memory.Inventory
+	locker *memory.Locker
+	store  *memory.Store
+	events *memory.EventLog
+	pay    *payment.Simulated
+
+	instances []*instance
+	restarts  int
+	actors    []*actor
+	arrived   int
+	nextActor int
+	step      int
+	trace     []string
+	record    bool
+
+	// Fault state.
+	mysqlDownUntil time.Time
+	healing        bool
+	redisLost      bool
+	invReplica     *memory.InventorySnapshot
+	lockReplica    *memory.LockerSnapshot
+	heldBatch      []domain.Event
+
+	// What the checker observes, independently of the stores' own books.
+	products    []domain.ProductID
+	supplied    map[domain.ProductID]int64
+	confirmed   map[domain.ProductID]int64
+	completed   map[domain.SagaID]bool
+	gatePending map[domain.SagaID]domain.Reservation // sold durably, not yet in the gate
+	charged     map[domain.SagaID]bool
+	refunded    map[domain.SagaID]bool
+	reserved    map[domain.SagaID]int64
+	acked       map[domain.SagaID]bool
+	keyOrders   map[string]map[domain.OrderID]bool
+
+	res       Result
+	violation *Violation
+}
+
+func newWorld(o Options) (*world, error) {
+	o = o.withDefaults()
+	ch := o.Chooser
+	if ch == nil {
+		ch = NewSeeded(o.Seed)
+	}
+	w := &world{
+		opts: o, ch: ch, clock: memory.NewClock(epoch), ids: memory.NewIDs("s"),
+		supplied: map[domain.ProductID]int64{}, confirmed: map[domain.ProductID]int64{},
+		completed: map[domain.SagaID]bool{}, gatePending: map[domain.SagaID]domain.Reservation{},
+		charged: map[domain.SagaID]bool{}, refunded: map[domain.SagaID]bool{},
+		reserved: map[domain.SagaID]int64{}, acked: map[domain.SagaID]bool{},
+		keyOrders: map[string]map[domain.OrderID]bool{},
+	}
+	w.inv = memory.NewInventory(w.clock)
+	w.locker = memory.NewLocker(w.clock)
+	w.store = memory.NewStore(w.clock)
+	w.events = memory.NewEventLog()
+	pay, err := payment.NewSimulated(payment.Options{Seed: o.Seed})
+	if err != nil {
+		return nil, err
+	}
+	w.pay = pay
+	w.pay.SetDecider(w.decidePayment)
+	for i := range o.Instances {
+		inst, err := w.newInstance(fmt.Sprintf("app%d", i+1), fmt.Sprintf("app%d", i+1))
+		if err != nil {
+			return nil, err
+		}
+		w.instances = append(w.instances, inst)
+	}
+	ctx := context.Background()
+	for i := range o.Products {
+		id := domain.ProductID(fmt.Sprintf("p%d", i+1))
+		if _, err := w.instances[0].app.Supply(ctx, domain.Supply{ID: id, Name: string(id), PriceMinor: 100 * int64(i+1), AddStock: o.Stock}); err != nil {
+			return nil, err
+		}
+		w.products = append(w.products, id)
+		w.supplied[id] = o.Stock
+	}
+	w.replicate()
+	return w, nil
+}
+
+func (w *world) newInstance(base, name string) (*instance, error) {
+	cfg := simConfig
+	cfg.Strategy, cfg.InstanceID = w.opts.Strategy, name
+	a, err := app.New(app.Deps{
+		Clock: w.clock, IDs: w.ids, Inventory: &simInventory{w: w, inner: w.inv},
+		Locker: &simLocker{w: w, inner: w.locker}, Catalog: &simStore{w: w, inner: w.store},
+		Cache: memory.NewProductCache(w.clock), Sagas: &simStore{w: w, inner: w.store},
+		Orders: w.store, Outbox: &simStore{w: w, inner: w.store},
+		Publisher: &simPublisher{w: w, inner: w.events}, Payments: &simPayments{w: w, inner: w.pay},
+	}, cfg, app.Hooks{})
+	if err != nil {
+		return nil, err
+	}
+	return &instance{base: base, name: name, app: a}, nil
+}
+
+// run drives the world until every buyer has arrived and finished, then
+// brings it to rest and checks the invariants that hold at rest.
+func (w *world) run() {
+	maxSteps := w.opts.Buyers * 400
+	for w.violation == nil {
+		if w.arrived == w.opts.Buyers && len(w.actors) == 0 {
+			break
+		}
+		if w.step > maxSteps {
+			w.fail("I3", "the run did not finish within %d steps", maxSteps)
+			break
+		}
+		w.next()
+		w.checkStep()
+		w.step++
+	}
+	if w.violation == nil {
+		w.rest()
+	}
+}
+
+// next makes one scheduling decision.
+func (w *world) next() {
+	f := w.opts.Faults
+	// Weights per mille: mostly sagas making progress, a steady arrival of
+	// buyers, the clock moving, background rounds, and rare faults (each
+	// crash kills every saga in flight on its instance).
+	c := w.ch.Intn(1000, "event")
+	switch {
+	case c < 600 && len(w.actors) > 0:
+		w.stepActor(w.actors[w.ch.Intn(len(w.actors), "actor")])
+	case c < 720 && w.arrived < w.opts.Buyers:
+		w.arrive()
+	case c < 820:
+		w.advance(time.Duration(1+w.ch.Intn(5, "seconds")) * time.Second)
+	case c < 880:
+		w.spawnBackground()
+	case c < 883 && f.Crash:
+		w.crash(w.instances[w.ch.Intn(len(w.instances), "crash")])
+	case c < 923 && f.RedisFailover:
+		w.replicate()
+	case c < 925 && f.RedisFailover:
+		w.failoverRedis()
+	case c < 927 && f.MySQLFailover:
+		d := time.Duration(2+w.ch.Intn(20, "outage")) * time.Second
+		w.mysqlDownUntil = w.clock.Now().Add(d)
+		w.tracef("mysql primary lost: writes fail for %s until the replica is promoted", d)
+	case c < 930 && f.LockPause:
+		w.advance(simConfig.LockTTL + time.Second)
+	default:
+		if len(w.actors) > 0 {
+			w.stepActor(w.actors[w.ch.Intn(len(w.actors), "actor")])
+		} else if w.arrived < w.opts.Buyers {
+			w.arrive()
+		} else {
+			w.advance(time.Second)
+		}
+	}
+}
+
+func (w *world) arrive() {
+	w.arrived++
+	b := buyer{
+		n: w.arrived,
+		req: domain.PurchaseRequest{
+			ProductID: w.products[w.ch.Intn(len(w.products), "product")],
+			Qty:       int64(1 + w.ch.Intn(int(simConfig.MaxQtyPerOrder), "qty")),
+		},
+	}
+	if w.ch.Intn(3, "keyed") == 0 {
+		b.key = fmt.Sprintf("key-%d", b.n)
+	}
+	w.spawnBuyer(b)
+	if b.key != "" && w.ch.Intn(5, "duplicate") == 0 {
+		w.spawnBuyer(b) // the same request sent twice at once (I5)
+	}
+}
+
+func (w *world) spawnBuyer(b buyer) {
+	inst := w.instances[w.ch.Intn(len(w.instances), "instance")]
+	name := fmt.Sprintf("%s/b%d", inst.name, b.n)
+	if b.tries > 0 {
+		name += fmt.Sprintf(".%d", b.tries)
+	}
+	w.spawn(name, inst, fmt.Sprintf("buy %s x%d key=%q", b.req.ProductID, b.req.Qty, b.key), func(ctx context.Context) {
+		start := w.clock.Now()
+		s, err := inst.app.Purchase(ctx, b.req, b.key)
+		w.outcome(b, s, err, w.clock.Now().Sub(start))
+	})
+}
+
+func (w *world) spawnBackground() {
+	inst := w.instances[w.ch.Intn(len(w.instances), "instance")]
+	if inst.background {
+		return
+	}
+	inst.background = true
+	w.spawn(inst.name+"/bg", inst, "recover, reap, relay", func(ctx context.Context) {
+		defer func() { inst.background = false }()
+		n, _ := inst.app.RecoverStale(ctx)
+		w.res.Recovered += n
+		n, _ = inst.app.ReapExpired(ctx)
+		w.res.Reaped += n
+		_, _ = inst.app.RelayEvents(ctx)
+	})
+}
+
+// spawn starts an actor. Its goroutine waits to be scheduled before it does
+// anything, and then runs only between its yields.
+func (w *world) spawn(name string, inst *instance, what string, body func(context.Context)) {
+	a := &actor{name: name, inst: inst, resume: make(chan struct{}), out: make(chan actorMsg), pending: "start: " + what}
+	ctx := context.WithValue(context.Background(), ctxKey{}, a)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				if _, ok := r.(crashed); ok {
+					a.out <- actorMsg{done: true}
+					return
+				}
+				a.out <- actorMsg{done: true, panicked: fmt.Sprintf("%v\n%s", r, debug.Stack())}
+			}
+		}()
+		<-a.resume
+		if a.inst.dead {
+			panic(crashed{})
+		}
+		body(ctx)
+		a.out <- actorMsg{done: true}
+	}()
+	w.actors = append(w.actors, a)
+	w.tracef("spawn %s: %s", name, what)
+}
+
+// stepActor lets a run until its next yield or its end.
+func (w *world) stepActor(a *actor) {
+	w.tracef("%s: %s", a.name, a.pending)
+	a.resume <- struct{}{}
+	msg := <-a.out
+	if msg.panicked != "" {
+		w.fail("panic", "%s panicked: %s", a.name, msg.panicked)
+	}
+	if msg.done {
+		w.removeActor(a)
+		return
+	}
+	a.pending = msg.desc
+}
+
+func (w *world) removeActor(a *actor) {
+	for i, b := range w.actors {
+		if b == a {
+			w.actors = append(w.actors[:i], w.actors[i+1:]...)
+			return
+		}
+	}
+}
+
+// yield is called by every port adapter before it acts: the actor tells
+// the scheduler what it is about to do and waits for its turn. Calls made
+// outside an actor (setup, and the maintenance that brings the world to
+// rest) do not yield.
+func (w *world) yield(ctx context.Context, format string, args ...any) {
+	a, _ := ctx.Value(ctxKey{}).(*actor)
+	if a == nil {
+		return
+	}
+	a.out <- actorMsg{desc: fmt.Sprintf(format, args...)}
+	<-a.resume
+	if a.inst.dead {
+		panic(crashed{})
+	}
+}
+
+func (w *world) advance(d time.Duration) {
+	w.clock.Advance(d)
+	w.tracef("clock +%s", d)
+}
+
+// crash kills an instance: each of its actors dies at its next call, as
+// if the process vanished; the instance restarts empty under a new name.
+func (w *world) crash(inst *instance) {
+	w.tracef("crash %s", inst.name)
+	inst.dead = true
+	for _, a := range append([]*actor(nil), w.actors...) {
+		if a.inst == inst {
+			a.resume <- struct{}{}
+			<-a.out
+			w.removeActor(a)
+			if strings.Contains(a.name, "/b") {
+				w.res.Crashed++
+				w.res.Sagas++
+			}
+		}
+	}
+	w.restarts++
+	fresh, err := w.newInstance(inst.base, fmt.Sprintf("%s.r%d", inst.base, w.restarts))
+	if err != nil {
+		w.fail("setup", "restart: %v", err)
+		return
+	}
+	for i, x := range w.instances {
+		if x == inst {
+			w.instances[i] = fresh
+		}
+	}
+}
+
+// replicate copies the Redis master's state to its replica.
+func (w *world) replicate() {
+	w.invReplica, w.lockReplica = w.inv.Snapshot(), w.locker.Snapshot()
+}
+
+// failoverRedis promotes the replica: every write since the last
+// replication is lost.
+func (w *world) failoverRedis() {
+	w.inv.Restore(w.invReplica)
+	w.locker.Restore(w.lockReplica)
+	w.redisLost = true
+	w.tracef("redis failover: writes since the last replication are lost")
+}
+
+func (w *world) decidePayment(domain.SagaID) payment.Outcome {
+	if !w.opts.Faults.Payment {
+		return payment.Approve
+	}
+	switch c := w.ch.Intn(20, "payment"); {
+	case c < 2:
+		return payment.Decline
+	case c == 2:
+		return payment.TimeoutCharged
+	case c == 3:
+		return payment.TimeoutNotCharged
+	}
+	return payment.Approve
+}
+
+// outcome records a buyer's answer, and retries a keyed buyer told to.
+func (w *world) outcome(b buyer, s *domain.Saga, err error, latency time.Duration) {
+	var ce *app.CompensatedError
+	switch {
+	case err == nil:
+		w.res.Completed++
+		w.res.latencies = append(w.res.latencies, latency)
+		w.acked[s.ID] = true
+		if b.key != "" {
+			if w.keyOrders[b.key] == nil {
+				w.keyOrders[b.key] = map[domain.OrderID]bool{}
+			}
+			w.keyOrders[b.key][s.Order.ID] = true
+		}
+	case errors.As(err, &ce), errors.Is(err, domain.ErrPaymentDeclined):
+		// A decline whose compensation is still pending is final for the
+		// buyer too: recovery finishes undoing it.
+		w.res.Compensated++
+	case errors.Is(err, domain.ErrInsufficientStock):
+		w.res.Insufficient++
+	case errors.Is(err, domain.ErrLockBusy):
+		w.res.LockBusy++
+	case errors.Is(err, domain.ErrContention):
+		w.res.Contention++
+	case errors.Is(err, domain.ErrUnavailable), errors.Is(err, domain.ErrRequestInProgress),
+		errors.Is(err, domain.ErrIdempotencyMismatch), errors.Is(err, domain.ErrReservationReleased),
+		errors.Is(err, domain.ErrConflict):
+		w.res.Unavailable++
+	default:
+		w.fail("api", "buyer %d got an unexpected error: %v", b.n, err)
+		return
+	}
+	w.res.Sagas++
+	retry := errors.Is(err, domain.ErrLockBusy) || errors.Is(err, domain.ErrContention) ||
+		errors.Is(err, domain.ErrUnavailable) || errors.Is(err, domain.ErrRequestInProgress)
+	if b.key != "" && retry && b.tries < 2 {
+		b.tries++
+		w.spawnBuyer(b)
+	}
+}
+
+// rest heals every fault, lets every actor finish, then lets time pass
+// with recovery, the reaper and the relay running until the world is
+// quiet, and checks the invariants that hold at rest.
+func (w *world) rest() {
+	w.healing = true
+	w.mysqlDownUntil = time.Time{}
+	for len(w.actors) > 0 && w.violation == nil {
+		w.stepActor(w.actors[w.ch.Intn(len(w.actors), "actor")])
+		w.checkStep()
+	}
+	if w.violation != nil {
+		return
+	}
+	ctx := context.Background()
+	a := w.instances[0].app
+	for range 4 {
+		w.advance(5 * time.Minute)
+		n, err := a.RecoverStale(ctx)
+		w.res.Recovered += n
+		if err != nil {
+			w.fail("I3", "recovery at rest: %v", err)
+			return
+		}
+		n, err = a.ReapExpired(ctx)
+		w.res.Reaped += n
+		if err != nil {
+			w.fail("I3", "reaper at rest: %v", err)
+			return
+		}
+		if _, err := a.RelayEvents(ctx); err != nil {
+			w.fail("I6", "relay at rest: %v", err)
+			return
+		}
+		w.flushHeld()
+	}
+	if w.redisLost {
+		// Redis is a gate, not the truth: after losing writes it is
+		// rebuilt from the durable store (flashsale reconcile --fix).
+		drifts, err := a.Reconcile(ctx, true)
+		if err != nil {
+			w.fail("I2", "reconcile: %v", err)
+			return
+		}
+		w.tracef("reconcile fixed %d products", len(drifts))
+	}
+	w.checkRest()
+}
+
+func (w *world) tracef(format string, args ...any) {
+	if w.record {
+		w.trace = append(w.trace, fmt.Sprintf("%06d %8s %s", w.step, w.clock.Now().Sub(epoch), fmt.Sprintf(format, args...)))
+	}
+}
+
+func (w *world) fail(invariant, format string, args ...any) {
+	if w.violation != nil {
+		return
+	}
+	w.violation = &Violation{Invariant: invariant, Detail: fmt.Sprintf(format, args...), Step: w.step}
+	w.tracef("VIOLATION %s: %s", invariant, w.violation.Detail)
+}
+
+func sortedSagaIDs[V any](m map[domain.SagaID]V) []domain.SagaID {
+	ids := make([]domain.SagaID, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
