@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/flashsale/flashsale/domain"
+	"github.com/flashsale/flashsale/ports"
 )
 
 // App is the set of use cases wired to one set of ports. It is safe for
@@ -25,6 +26,7 @@ type App struct {
 	// published wakes the relay after a saga's durable write.
 	published chan struct{}
 	hooks     Hooks
+	metrics   ports.Metrics
 }
 
 // Hooks let tests stop a saga at a chosen point, as if the process died
@@ -52,7 +54,11 @@ func New(d Deps, cfg Config, hooks Hooks) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{d: d, cfg: cfg, gate: g, log: d.Logger, published: make(chan struct{}, 1), hooks: hooks}, nil
+	m := d.Metrics
+	if m == nil || isNilInterface(m) {
+		m = noMetrics{}
+	}
+	return &App{d: d, cfg: cfg, gate: g, log: d.Logger, published: make(chan struct{}, 1), hooks: hooks, metrics: m}, nil
 }
 
 // Config returns the effective configuration.

@@ -46,6 +46,7 @@ func (a *App) ReapExpired(ctx context.Context) (int, error) {
 			settled++
 		}
 	}
+	a.metrics.Add(ports.CounterReservationsExpired, settled)
 	return settled, errors.Join(errs...)
 }
 
@@ -149,6 +150,7 @@ func (a *App) RecoverStale(ctx context.Context) (int, error) {
 		}
 		recovered++
 	}
+	a.metrics.Add(ports.CounterSagasRecovered, recovered)
 	return recovered, errors.Join(errs...)
 }
 
@@ -181,6 +183,8 @@ func (a *App) RelayEvents(ctx context.Context) (int, error) {
 			return sent, fmt.Errorf("relay mark: %w", err)
 		}
 		sent += len(evs)
+		a.metrics.Add(ports.CounterEventsPublished, len(evs))
+		a.metrics.OutboxLag(a.now().Sub(evs[0].At))
 	}
 }
 
@@ -213,7 +217,7 @@ func (a *App) Drain(ctx context.Context) error {
 func (a *App) logRound(name string, f func(context.Context) (int, error)) {
 	n, err := f(context.Background())
 	if err != nil {
-		a.log.Warn(name, "n", n, "err", err)
+		a.log.Warn(name, "n", n, "err", err) // background rounds have no request context
 	} else if n > 0 && name != "relay" {
 		a.log.Info(name, "n", n)
 	}

@@ -137,6 +137,8 @@ type Deps struct {
 	Publisher ports.EventPublisher
 	Payments  ports.Payments
 	Logger    *slog.Logger
+	// Metrics is optional; nil records nothing.
+	Metrics ports.Metrics
 }
 
 func (d Deps) check() error {

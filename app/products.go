@@ -47,11 +47,13 @@ func (a *App) productDetails(ctx context.Context, id domain.ProductID) (domain.P
 	p, hit, err := a.d.Cache.Get(cctx, id)
 	cancel()
 	if err != nil {
-		a.log.Warn("product cache get", "product", id, "err", err)
+		a.log.WarnContext(ctx, "product cache get", "product", id, "err", err)
 	}
 	if hit && err == nil {
+		a.metrics.Add(ports.CounterCacheHit, 1)
 		return p, nil
 	}
+	a.metrics.Add(ports.CounterCacheMiss, 1)
 	v, err, _ := a.reads.Do(string(id), func() (any, error) {
 		// Detached from the first caller's context: its cancellation must
 		// not fail the other callers waiting on the same read.
@@ -62,7 +64,7 @@ func (a *App) productDetails(ctx context.Context, id domain.ProductID) (domain.P
 			return domain.Product{}, err
 		}
 		if err := a.d.Cache.Set(rctx, p, a.cfg.CacheTTL); err != nil {
-			a.log.Warn("product cache set", "product", id, "err", err)
+			a.log.WarnContext(rctx, "product cache set", "product", id, "err", err)
 		}
 		return p, nil
 	})
@@ -106,7 +108,7 @@ func (a *App) Supply(ctx context.Context, s domain.Supply) (domain.Product, erro
 		return domain.Product{}, fmt.Errorf("supply %s: load gate: %w", s.ID, err)
 	}
 	if err := a.d.Cache.Delete(ctx, s.ID); err != nil {
-		a.log.Warn("product cache delete", "product", s.ID, "err", err)
+		a.log.WarnContext(ctx, "product cache delete", "product", s.ID, "err", err)
 	}
 	return p, nil
 }

@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 
 	"github.com/flashsale/flashsale/domain"
+	"github.com/flashsale/flashsale/ports"
 )
 
 // CrashPoint names a point of the saga where a test may simulate the death
@@ -91,6 +93,33 @@ func (a *App) Purchase(ctx context.Context, req domain.PurchaseRequest, idempote
 	id := domain.SagaID(a.d.IDs.NewID())
 	if idempotencyKey != "" {
 		id = SagaIDForKey(idempotencyKey)
+	}
+	ctx = WithLogAttrs(ctx, slog.String("saga_id", string(id)))
+	start := a.now()
+	s, err := a.purchase(ctx, id, req, idempotencyKey != "")
+	outcome := Outcome(err)
+	a.metrics.PurchaseEnded(string(a.cfg.Strategy), outcome, a.now().Sub(start))
+	if outcome == "lock_busy" {
+		a.metrics.Add(ports.CounterLockBusy, 1)
+	}
+	level := slog.LevelInfo
+	if outcome == "unavailable" || outcome == "error" {
+		level = slog.LevelWarn
+	}
+	attrs := []slog.Attr{slog.String("outcome", outcome), slog.Duration("duration", a.now().Sub(start)),
+		slog.String("product", string(req.ProductID)), slog.Int64("qty", req.Qty), slog.String("strategy", string(a.cfg.Strategy))}
+	if s != nil {
+		attrs = append(attrs, slog.String("order_id", string(s.Order.ID)))
+	}
+	if err != nil {
+		attrs = append(attrs, slog.String("err", err.Error()))
+	}
+	a.log.LogAttrs(ctx, level, "purchase", attrs...)
+	return s, err
+}
+
+func (a *App) purchase(ctx context.Context, id domain.SagaID, req domain.PurchaseRequest, keyed bool) (*domain.Saga, error) {
+	if keyed {
 		if s, err := a.existing(ctx, id, req); !errors.Is(err, domain.ErrSagaNotFound) {
 			return s, err
 		}
@@ -154,7 +183,7 @@ func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product,
 	res := domain.Reservation{SagaID: id, ProductID: req.ProductID, Qty: req.Qty, Deadline: startedAt.Add(a.cfg.ReservationTTL)}
 
 	// Step 1: reserve.
-	if err := a.step(ctx, func(ctx context.Context) error { return a.gate.reserve(ctx, res) }); err != nil {
+	if err := a.timed(ctx, "reserve", func(ctx context.Context) error { return a.gate.reserve(ctx, res) }); err != nil {
 		if errors.Is(err, domain.ErrReservationReleased) {
 			// A saga with this ID (an earlier request with the same key)
 			// reserved and was undone: its record is the answer.
@@ -187,7 +216,8 @@ func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product,
 		a.abortUncommitted(ctx, res)
 		return nil, fmt.Errorf("create order: %w", err)
 	}
-	err = a.step(ctx, func(ctx context.Context) error { return a.d.Sagas.Create(ctx, s) })
+	ctx = WithLogAttrs(ctx, slog.String("order_id", string(s.Order.ID)))
+	err = a.timed(ctx, "create_order", func(ctx context.Context) error { return a.d.Sagas.Create(ctx, s) })
 	if errors.Is(err, domain.ErrDuplicate) {
 		// The reaper aborted this saga (its reservation expired before we
 		// got here), or a concurrent request with the same key won. Either
@@ -207,7 +237,7 @@ func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product,
 	}
 
 	// Step 3: charge.
-	if err := a.step(ctx, func(ctx context.Context) error { return a.d.Payments.Charge(ctx, id, s.AmountMinor) }); err != nil {
+	if err := a.timed(ctx, "charge", func(ctx context.Context) error { return a.d.Payments.Charge(ctx, id, s.AmountMinor) }); err != nil {
 		reason := ReasonPaymentFailed
 		if errors.Is(err, domain.ErrPaymentDeclined) {
 			reason = ReasonPaymentDeclined
@@ -221,7 +251,7 @@ func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product,
 	// Step 4: confirm: the order CONFIRMED and the durable stock down, in
 	// one version-checked write (the point of no return).
 	var done *domain.Saga
-	err = a.step(ctx, func(ctx context.Context) error {
+	err = a.timed(ctx, "confirm", func(ctx context.Context) error {
 		var err error
 		done, err = a.d.Sagas.Update(ctx, id, func(s *domain.Saga) error { return s.Complete(a.now()) })
 		return err
@@ -245,10 +275,10 @@ func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product,
 	// The sale is durable; now let the gate forget the reservation. If this
 	// fails the reaper confirms it at its deadline (the saga is COMPLETED,
 	// so it is never released).
-	if err := a.step(ctx, func(ctx context.Context) error {
+	if err := a.timed(ctx, "settle_gate", func(ctx context.Context) error {
 		return a.d.Inventory.Confirm(ctx, req.ProductID, id)
 	}); err != nil {
-		a.log.Error("confirm reservation after commit; the reaper will retry", "saga", id, "err", err)
+		a.log.ErrorContext(ctx, "confirm reservation after commit; the reaper will retry", "err", err)
 	}
 	return done, nil
 }
@@ -260,7 +290,7 @@ func (a *App) abandon(ctx context.Context, id domain.SagaID, reason string, caus
 		return err
 	}
 	if err != nil {
-		a.log.Error("compensation incomplete; recovery will finish it", "saga", id, "reason", reason, "err", err)
+		a.log.ErrorContext(ctx, "compensation incomplete; recovery will finish it", "reason", reason, "err", err)
 		return fmt.Errorf("%w (compensation pending: %v)", cause, err)
 	}
 	return &CompensatedError{Saga: s, Cause: cause}
@@ -273,7 +303,7 @@ func (a *App) abandon(ctx context.Context, id domain.SagaID, reason string, caus
 // COMPENSATED saga.
 func (a *App) compensate(ctx context.Context, id domain.SagaID, reason string) (*domain.Saga, error) {
 	var s *domain.Saga
-	err := a.step(ctx, func(ctx context.Context) error {
+	err := a.timed(ctx, "begin_compensation", func(ctx context.Context) error {
 		var err error
 		s, err = a.d.Sagas.Update(ctx, id, func(s *domain.Saga) error { return s.BeginCompensation(reason, a.now()) })
 		return err
@@ -291,7 +321,7 @@ func (a *App) compensate(ctx context.Context, id domain.SagaID, reason string) (
 	// Undo charge. Refund is asked even when the charge's answer was an
 	// error: a timed-out charge may have been taken.
 	var charged bool
-	if err := a.step(ctx, func(ctx context.Context) error {
+	if err := a.timed(ctx, "refund", func(ctx context.Context) error {
 		var err error
 		charged, err = a.d.Payments.Refund(ctx, id)
 		return err
@@ -299,7 +329,7 @@ func (a *App) compensate(ctx context.Context, id domain.SagaID, reason string) (
 		return nil, fmt.Errorf("refund: %w", err)
 	}
 	// Undo create order, recorded with the refund in one write.
-	if err := a.step(ctx, func(ctx context.Context) error {
+	if err := a.timed(ctx, "cancel_order", func(ctx context.Context) error {
 		_, err := a.d.Sagas.Update(ctx, id, func(s *domain.Saga) error {
 			if err := s.RecordRefund(charged, a.now()); err != nil {
 				return err
@@ -315,7 +345,7 @@ func (a *App) compensate(ctx context.Context, id domain.SagaID, reason string) (
 	}
 
 	// Undo reserve.
-	if err := a.step(ctx, func(ctx context.Context) error {
+	if err := a.timed(ctx, "release", func(ctx context.Context) error {
 		return a.d.Inventory.Release(ctx, s.ProductID, id)
 	}); err != nil && !errors.Is(err, domain.ErrReservationReleased) && !errors.Is(err, domain.ErrReservationNotFound) {
 		// ErrReservationConfirmed would mean the gate sold stock for a saga
@@ -325,7 +355,7 @@ func (a *App) compensate(ctx context.Context, id domain.SagaID, reason string) (
 	if a.crash(id, CrashCompensateReleased) {
 		return nil, ErrCrashed
 	}
-	err = a.step(ctx, func(ctx context.Context) error {
+	err = a.timed(ctx, "finish_compensation", func(ctx context.Context) error {
 		var err error
 		s, err = a.d.Sagas.Update(ctx, id, func(s *domain.Saga) error { return s.FinishCompensation(a.now()) })
 		return err
@@ -343,7 +373,7 @@ func (a *App) compensate(ctx context.Context, id domain.SagaID, reason string) (
 // reservation. A failure leaves the reservation to the reaper.
 func (a *App) abortUncommitted(ctx context.Context, r domain.Reservation) {
 	if _, err := a.abortAndRelease(ctx, r, ReasonReserveFailed); err != nil {
-		a.log.Warn("abort uncommitted reservation; the reaper will retry", "saga", r.SagaID, "err", err)
+		a.log.WarnContext(ctx, "abort uncommitted reservation; the reaper will retry", "err", err)
 	}
 }
 

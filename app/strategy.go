@@ -106,7 +106,7 @@ func (g *lockGate) enter(ctx context.Context, product domain.ProductID) (func(),
 		if err := g.locker.Release(rctx, key, token); err != nil {
 			// ErrLockLost: the saga outlived the TTL and someone else may
 			// hold the lock now; the token check kept us from freeing it.
-			g.log.Warn("lock release", "product", product, "err", err)
+			g.log.WarnContext(ctx, "lock release", "product", product, "err", err)
 		}
 	}, nil
 }

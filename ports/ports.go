@@ -224,3 +224,38 @@ type Pinger interface {
 	// deadline, or an error wrapping domain.ErrUnavailable.
 	Ping(ctx context.Context) error
 }
+
+// Metrics receives what operators watch. Implementations are cheap, safe
+// for concurrent use, and never fail: a metrics outage must not fail a
+// purchase.
+type Metrics interface {
+	// PurchaseEnded records one purchase's outcome (see app.Outcome) and
+	// how long it took.
+	PurchaseEnded(strategy, outcome string, d time.Duration)
+	// StepDone records one call of a saga step or compensation.
+	StepDone(step string, d time.Duration, err error)
+	// Add adds n to one of the Counter totals.
+	Add(c Counter, n int)
+	// OutboxLag records the age of the oldest event a relay round published.
+	OutboxLag(d time.Duration)
+}
+
+// Counter names a total that Metrics keeps.
+type Counter string
+
+// The counters.
+const (
+	CounterCacheHit            Counter = "cache_hit"
+	CounterCacheMiss           Counter = "cache_miss"
+	CounterLockBusy            Counter = "lock_busy"
+	CounterReservationsExpired Counter = "reservations_expired"
+	CounterSagasRecovered      Counter = "sagas_recovered"
+	CounterEventsPublished     Counter = "events_published"
+)
+
+// RequestMetrics receives one record per HTTP request.
+type RequestMetrics interface {
+	// RequestDone records a request: its route template ("" when no route
+	// matched), method, status and duration.
+	RequestDone(route, method string, status int, d time.Duration)
+}

@@ -150,6 +150,8 @@ type request struct {
 	// header values; a nil map means none. Content-Type is not added
 	// implicitly by serve.
 	header map[string]string
+	// remote is the client's address (httptest's default when empty).
+	remote string
 }
 
 func (f *fixture) serve(r request) *httptest.ResponseRecorder {
@@ -159,6 +161,9 @@ func (f *fixture) serve(r request) *httptest.ResponseRecorder {
 		// Set directly so values a client library would refuse (control
 		// characters) still reach the handler.
 		req.Header[http.CanonicalHeaderKey(k)] = []string{v}
+	}
+	if r.remote != "" {
+		req.RemoteAddr = r.remote
 	}
 	rec := httptest.NewRecorder()
 	f.h.ServeHTTP(rec, req)

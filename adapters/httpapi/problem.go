@@ -103,7 +103,7 @@ func problemFor(err error) Problem {
 func writeProblem(c *gin.Context, log *slog.Logger, err error) {
 	p := problemFor(err)
 	if p.Status >= 500 {
-		log.Error("request failed", "method", c.Request.Method, "path", c.FullPath(), "status", p.Status, "err", err)
+		log.ErrorContext(c.Request.Context(), "request failed", "method", c.Request.Method, "path", c.FullPath(), "status", p.Status, "err", err)
 	}
 	sendProblem(c, p)
 }

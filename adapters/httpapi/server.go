@@ -4,13 +4,16 @@ package httpapi
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -33,17 +36,31 @@ type Options struct {
 	Ready func(context.Context) error
 	// Logger defaults to discarding.
 	Logger *slog.Logger
+	// RateLimit limits each client; zero PerSecond turns it off.
+	RateLimit RateLimit
+	// MaxInFlight caps the requests being served at once (health checks
+	// excepted); beyond it requests get 503 overloaded. 0 means no cap.
+	MaxInFlight int
+	// TrustedProxies are the addresses (or CIDRs) whose X-Forwarded-For
+	// names the client, for rate limiting. Empty trusts no proxy.
+	TrustedProxies []string
+	// Metrics records every request; nil records nothing.
+	Metrics ports.RequestMetrics
+	// MetricsHandler, when set, is served at GET /metrics.
+	MetricsHandler http.Handler
 }
 
 // DefaultMaxBodyBytes is the default request body limit.
 const DefaultMaxBodyBytes = 64 << 10
 
 type server struct {
-	app   *app.App
-	idem  ports.IdempotencyStore
-	opts  Options
-	log   *slog.Logger
-	admin [sha256.Size]byte
+	app      *app.App
+	idem     ports.IdempotencyStore
+	opts     Options
+	log      *slog.Logger
+	admin    [sha256.Size]byte
+	limiter  *clientLimiter
+	inFlight chan struct{}
 }
 
 // New returns the API's handler. gin's mode is the caller's choice
@@ -61,11 +78,14 @@ func New(a *app.App, idem ports.IdempotencyStore, opts Options) (http.Handler, e
 	s := &server{app: a, idem: idem, opts: opts, log: opts.Logger, admin: sha256.Sum256([]byte(opts.AdminToken))}
 
 	r := gin.New()
+	if err := r.SetTrustedProxies(opts.TrustedProxies); err != nil {
+		return nil, fmt.Errorf("httpapi: trusted proxies: %w", err)
+	}
 	r.HandleMethodNotAllowed = true
 	// A redirect would answer with HTML; every answer is JSON.
 	r.RedirectTrailingSlash = false
 	r.ContextWithFallback = true
-	r.Use(s.recoverPanics, s.logRequests)
+	r.Use(s.requestID, s.recoverPanics, s.observe)
 	r.NoRoute(func(c *gin.Context) { sendProblem(c, newProblem(http.StatusNotFound, "not_found", "no such route")) })
 	r.NoMethod(func(c *gin.Context) {
 		sendProblem(c, newProblem(http.StatusMethodNotAllowed, "method_not_allowed", "this route does not accept "+c.Request.Method))
@@ -73,6 +93,20 @@ func New(a *app.App, idem ports.IdempotencyStore, opts Options) (http.Handler, e
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", s.ready)
+	if opts.MetricsHandler != nil {
+		r.GET("/metrics", gin.WrapH(opts.MetricsHandler))
+	}
+
+	// Everything below is protected: health checks must answer even when
+	// the instance is saturated, or the load balancer would eject it.
+	if opts.MaxInFlight > 0 {
+		s.inFlight = make(chan struct{}, opts.MaxInFlight)
+		r.Use(s.shed)
+	}
+	if opts.RateLimit.PerSecond > 0 {
+		s.limiter = newClientLimiter(opts.RateLimit)
+		r.Use(s.rateLimit)
+	}
 	r.GET("/products", s.listProducts)
 	r.GET("/products/:id", s.getProduct)
 	r.POST("/products", s.requireAdmin, s.supply)
@@ -87,17 +121,49 @@ func (s *server) recoverPanics(c *gin.Context) {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			s.log.Error("panic serving request", "method", c.Request.Method, "path", c.Request.URL.Path, "panic", fmt.Sprint(v))
+			s.log.ErrorContext(c.Request.Context(), "panic serving request", "method", c.Request.Method, "path", c.Request.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			sendProblem(c, newProblem(http.StatusInternalServerError, "internal", "internal error"))
 		}
 	}()
 	c.Next()
 }
 
-func (s *server) logRequests(c *gin.Context) {
+// requestID names the request: the client's X-Request-ID if it is a
+// sane token, else a new one. It is echoed in the response and carried by
+// every log line made for the request.
+func (s *server) requestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-ID")
+	if !validRequestID(id) {
+		var b [8]byte
+		_, _ = rand.Read(b[:]) // crypto/rand never fails on Linux
+		id = hex.EncodeToString(b[:])
+	}
+	c.Header("X-Request-ID", id)
+	c.Request = c.Request.WithContext(app.WithLogAttrs(c.Request.Context(), slog.String("request_id", id)))
+	c.Next()
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// observe records each request's metric and a debug access-log line.
+func (s *server) observe(c *gin.Context) {
 	start := time.Now()
 	c.Next()
-	s.log.Debug("request", "method", c.Request.Method, "path", c.Request.URL.Path, "status", c.Writer.Status(), "duration", time.Since(start))
+	d := time.Since(start)
+	if s.opts.Metrics != nil {
+		s.opts.Metrics.RequestDone(c.FullPath(), c.Request.Method, c.Writer.Status(), d)
+	}
+	s.log.DebugContext(c.Request.Context(), "request", "method", c.Request.Method, "path", c.Request.URL.Path, "status", c.Writer.Status(), "duration", d)
 }
 
 func (s *server) ready(c *gin.Context) {
@@ -106,7 +172,7 @@ func (s *server) ready(c *gin.Context) {
 		defer cancel()
 		if err := s.opts.Ready(ctx); err != nil {
 			// The reason goes to the log only: it may name hosts or DSNs.
-			s.log.Warn("not ready", "err", err)
+			s.log.WarnContext(ctx, "not ready", "err", err)
 			sendProblem(c, newProblem(http.StatusServiceUnavailable, "not_ready", "a dependency of this instance is not ready"))
 			return
 		}
@@ -241,7 +307,7 @@ func (s *server) purchase(c *gin.Context) {
 	if err != nil {
 		// The saga's ID is derived from the key, so a retry still finds the
 		// same saga: the answer stays the same without the stored copy.
-		s.log.Warn("idempotency record", "err", err)
+		s.log.WarnContext(ictx, "idempotency record", "err", err)
 	}
 	c.Data(status, payload.contentType, payload.body)
 }
@@ -258,7 +324,7 @@ func (s *server) runPurchase(c *gin.Context, req domain.PurchaseRequest, key str
 	if err != nil {
 		p := problemFor(err)
 		if p.Status >= 500 {
-			s.log.Error("purchase failed", "product", req.ProductID, "err", err)
+			s.log.ErrorContext(c.Request.Context(), "purchase failed", "product", req.ProductID, "err", err)
 		}
 		if p.retryAfter > 0 {
 			c.Header("Retry-After", fmt.Sprint(p.retryAfter))

@@ -33,13 +33,22 @@ type Config struct {
 	Log         LogConfig         `yaml:"log"`
 }
 
-// HTTPConfig configures the listener.
+// HTTPConfig configures the listener and the edge's protections.
 type HTTPConfig struct {
 	Addr            string        `yaml:"addr"`
 	MaxBodyBytes    int64         `yaml:"max_body_bytes"`
 	ReadTimeout     time.Duration `yaml:"read_timeout"`
 	WriteTimeout    time.Duration `yaml:"write_timeout"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// MaxInFlight caps concurrent requests; beyond it, 503 at once. 0: no cap.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// RateLimit* limit each client with a token bucket; 0 per second: off.
+	RateLimitPerSecond float64 `yaml:"rate_limit_per_second"`
+	RateLimitBurst     int     `yaml:"rate_limit_burst"`
+	// TrustedProxies may name the client in X-Forwarded-For (nginx).
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Metrics serves Prometheus metrics at /metrics.
+	Metrics bool `yaml:"metrics"`
 }
 
 // AdminConfig configures the admin routes.
@@ -105,7 +114,8 @@ func defaultConfig() Config {
 	d := app.DefaultConfig()
 	return Config{
 		HTTP: HTTPConfig{Addr: ":8080", MaxBodyBytes: 64 << 10, ReadTimeout: 5 * time.Second,
-			WriteTimeout: 30 * time.Second, ShutdownTimeout: 30 * time.Second},
+			WriteTimeout: 30 * time.Second, ShutdownTimeout: 30 * time.Second,
+			MaxInFlight: 2048, RateLimitPerSecond: 20, RateLimitBurst: 40, Metrics: true, TrustedProxies: []string{}},
 		Adapters: AdaptersConfig{Inventory: "memory", Lock: "memory", Cache: "memory", Store: "memory",
 			Events: "memory", Payments: "simulated"},
 		Saga: SagaConfig{Strategy: string(d.Strategy), MaxQtyPerOrder: d.MaxQtyPerOrder,
@@ -211,6 +221,15 @@ func setField(f reflect.Value, s string) error {
 			return err
 		}
 		f.SetUint(n)
+	case reflect.Slice:
+		// A comma-separated list: FLASHSALE_HTTP_TRUSTED_PROXIES=10.0.0.1,10.0.0.2
+		var items []string
+		for _, item := range strings.Split(s, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				items = append(items, item)
+			}
+		}
+		f.Set(reflect.ValueOf(items))
 	case reflect.Float64:
 		n, err := strconv.ParseFloat(s, 64)
 		if err != nil {
@@ -244,6 +263,9 @@ func (c Config) validate() error {
 	}
 	if c.HTTP.MaxBodyBytes <= 0 || c.HTTP.ReadTimeout <= 0 || c.HTTP.WriteTimeout <= 0 || c.HTTP.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("http.max_body_bytes and the http timeouts must be positive"))
+	}
+	if c.HTTP.MaxInFlight < 0 || c.HTTP.RateLimitPerSecond < 0 || c.HTTP.RateLimitBurst < 0 {
+		errs = append(errs, errors.New("http.max_in_flight and the rate limit must not be negative"))
 	}
 	if c.Saga.BackgroundInterval <= 0 || c.Idempotency.TTL <= 0 {
 		errs = append(errs, errors.New("saga.background_interval and idempotency.ttl must be positive"))

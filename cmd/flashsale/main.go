@@ -27,6 +27,7 @@ import (
 	"github.com/flashsale/flashsale/adapters/httpapi"
 	"github.com/flashsale/flashsale/adapters/memory"
 	"github.com/flashsale/flashsale/adapters/payment"
+	"github.com/flashsale/flashsale/adapters/prometheus"
 	"github.com/flashsale/flashsale/adapters/system"
 	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/domain"
@@ -122,9 +123,15 @@ func serve(ctx context.Context, cfg Config, logOut io.Writer, ready chan<- strin
 	}
 
 	gin.SetMode(gin.ReleaseMode)
-	h, err := httpapi.New(w.app, w.idem, httpapi.Options{
+	opts := httpapi.Options{
 		AdminToken: cfg.Admin.Token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Logger: log,
-	})
+		MaxInFlight: cfg.HTTP.MaxInFlight, TrustedProxies: cfg.HTTP.TrustedProxies,
+		RateLimit: httpapi.RateLimit{PerSecond: cfg.HTTP.RateLimitPerSecond, Burst: cfg.HTTP.RateLimitBurst},
+	}
+	if w.metrics != nil {
+		opts.Metrics, opts.MetricsHandler = w.metrics, w.metrics.Handler()
+	}
+	h, err := httpapi.New(w.app, w.idem, opts)
 	if err != nil {
 		return err
 	}
@@ -173,8 +180,9 @@ func serve(ctx context.Context, cfg Config, logOut io.Writer, ready chan<- strin
 }
 
 type wired struct {
-	app  *app.App
-	idem ports.IdempotencyStore
+	app     *app.App
+	idem    ports.IdempotencyStore
+	metrics *prometheus.Metrics // nil when metrics are off
 }
 
 // wire builds the adapters the configuration names and the use cases on
@@ -190,17 +198,24 @@ func wire(cfg Config, log *slog.Logger) (wired, error) {
 	if err != nil {
 		return wired{}, fmt.Errorf("payments: %w", err)
 	}
+	var metrics *prometheus.Metrics
+	if cfg.HTTP.Metrics {
+		metrics = prometheus.New()
+	}
 	d := app.Deps{
 		Clock: clock, IDs: system.IDs{}, Inventory: memory.NewInventory(clock),
 		Locker: memory.NewLocker(clock), Catalog: store, Cache: memory.NewProductCache(clock),
 		Sagas: store, Orders: store, Outbox: store, Publisher: memory.NewEventLog(),
 		Payments: gateway, Logger: log,
 	}
+	if metrics != nil {
+		d.Metrics = metrics
+	}
 	a, err := app.New(d, cfg.appConfig(), app.Hooks{})
 	if err != nil {
 		return wired{}, err
 	}
-	return wired{app: a, idem: memory.NewIdempotencyStore(clock, cfg.Idempotency.TTL)}, nil
+	return wired{app: a, idem: memory.NewIdempotencyStore(clock, cfg.Idempotency.TTL), metrics: metrics}, nil
 }
 
 // demoProducts are served by `flashsale serve` with no configuration, so
@@ -226,10 +241,12 @@ func newLogger(c LogConfig, out io.Writer) (*slog.Logger, error) {
 		return nil, err
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewJSONHandler(out, opts)
 	if c.Format == "text" {
-		return slog.New(slog.NewTextHandler(out, opts)), nil
+		h = slog.NewTextHandler(out, opts)
 	}
-	return slog.New(slog.NewJSONHandler(out, opts)), nil
+	// Lines made with a request's or a saga's context carry its IDs.
+	return slog.New(app.ContextHandler(h)), nil
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -8,7 +8,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -28,7 +30,7 @@ func TestShippedConfigFileLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg != defaultConfig() {
+	if !reflect.DeepEqual(cfg, defaultConfig()) {
 		t.Fatalf("configs/flashsale.yaml drifted from the defaults:\n%s", cfg.masked())
 	}
 }
@@ -148,7 +150,7 @@ func TestServeDemoAndDrain(t *testing.T) {
 		if p.Available == 98 {
 			break
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // gentle: the per-client rate limit is on
 	}
 	cancel()
 
@@ -237,5 +239,89 @@ func TestSimCommandRejectsBadFlags(t *testing.T) {
 		if err := run(context.Background(), args, nil, io.Discard, io.Discard); err == nil {
 			t.Errorf("%v: want an error", args)
 		}
+	}
+}
+
+// lockedBuffer is a log sink the server writes from many goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) lines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Split(strings.TrimSpace(l.b.String()), "\n")
+}
+
+// TestServeMetricsAndLogs: after a purchase, /metrics shows it, and the
+// purchase's log line carries the request, saga and order IDs.
+func TestServeMetricsAndLogs(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	logs := &lockedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, cfg, logs, ready) }()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Error(err)
+		}
+	}()
+	base := "http://" + <-ready
+
+	req, _ := http.NewRequest(http.MethodPost, base+"/purchase", strings.NewReader(`{"productId":"124","qty":1}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Request-ID", "req-metrics-1")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order struct{ OrderID, SagaID string }
+	_ = json.NewDecoder(resp.Body).Decode(&order)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || resp.Header.Get("X-Request-ID") != "req-metrics-1" {
+		t.Fatalf("purchase: %d, X-Request-ID %q", resp.StatusCode, resp.Header.Get("X-Request-ID"))
+	}
+
+	mresp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	for _, want := range []string{
+		`flashsale_purchases_total{outcome="completed",strategy="none"} 1`,
+		`flashsale_http_requests_total{method="POST",route="/purchase",status="201"} 1`,
+		`flashsale_saga_step_duration_seconds_count{step="charge"} 1`,
+		`flashsale_events_total{kind="lock_busy"} 0`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
+	found := false
+	for _, line := range logs.lines() {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil || rec["msg"] != "purchase" {
+			continue
+		}
+		found = true
+		if rec["request_id"] != "req-metrics-1" || rec["saga_id"] != order.SagaID || rec["order_id"] != order.OrderID || rec["outcome"] != "completed" {
+			t.Errorf("purchase log line lacks its IDs or outcome: %s", line)
+		}
+	}
+	if !found {
+		t.Fatalf("no purchase log line in:\n%s", strings.Join(logs.lines(), "\n"))
 	}
 }

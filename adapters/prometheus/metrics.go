@@ -1,0 +1,110 @@
+// Package prometheus records flashsale's metrics with the Prometheus
+// client library and serves them for scraping.
+package prometheus
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/flashsale/flashsale/ports"
+)
+
+var (
+	_ ports.Metrics        = (*Metrics)(nil)
+	_ ports.RequestMetrics = (*Metrics)(nil)
+)
+
+// Metrics implements ports.Metrics and ports.RequestMetrics on its own
+// registry (no global state), which Handler serves.
+type Metrics struct {
+	reg       *prom.Registry
+	requests  *prom.CounterVec
+	reqTime   *prom.HistogramVec
+	purchases *prom.CounterVec
+	purTime   *prom.HistogramVec
+	stepTime  *prom.HistogramVec
+	stepErrs  *prom.CounterVec
+	counters  *prom.CounterVec
+	outboxLag prom.Gauge
+}
+
+// Latency buckets from 1 ms to 10 s: a cache hit is around a millisecond,
+// a saga tens of milliseconds, a timed-out step seconds.
+var buckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// New returns metrics on a fresh registry, with the Go runtime and process
+// collectors.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prom.NewRegistry(),
+		requests: prom.NewCounterVec(prom.CounterOpts{Name: "flashsale_http_requests_total",
+			Help: "HTTP requests by route template, method and status."}, []string{"route", "method", "status"}),
+		reqTime: prom.NewHistogramVec(prom.HistogramOpts{Name: "flashsale_http_request_duration_seconds",
+			Help: "HTTP request latency by route template.", Buckets: buckets}, []string{"route"}),
+		purchases: prom.NewCounterVec(prom.CounterOpts{Name: "flashsale_purchases_total",
+			Help: "Purchases by lock strategy and outcome (completed, compensated, insufficient_stock, lock_busy, ...)."}, []string{"strategy", "outcome"}),
+		purTime: prom.NewHistogramVec(prom.HistogramOpts{Name: "flashsale_purchase_duration_seconds",
+			Help: "Purchase latency by outcome.", Buckets: buckets}, []string{"outcome"}),
+		stepTime: prom.NewHistogramVec(prom.HistogramOpts{Name: "flashsale_saga_step_duration_seconds",
+			Help: "Saga step and compensation latency.", Buckets: buckets}, []string{"step"}),
+		stepErrs: prom.NewCounterVec(prom.CounterOpts{Name: "flashsale_saga_step_errors_total",
+			Help: "Saga steps and compensations that returned an error."}, []string{"step"}),
+		counters: prom.NewCounterVec(prom.CounterOpts{Name: "flashsale_events_total",
+			Help: "Operational totals: cache_hit, cache_miss, lock_busy, reservations_expired, sagas_recovered, events_published."}, []string{"kind"}),
+		outboxLag: prom.NewGauge(prom.GaugeOpts{Name: "flashsale_outbox_lag_seconds",
+			Help: "Age of the oldest event in the last published outbox batch."}),
+	}
+	m.reg.MustRegister(m.requests, m.reqTime, m.purchases, m.purTime, m.stepTime, m.stepErrs, m.counters, m.outboxLag,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Every counter kind appears from the start, at zero, so dashboards
+	// and alerts see the series before the first event.
+	for _, c := range []ports.Counter{ports.CounterCacheHit, ports.CounterCacheMiss, ports.CounterLockBusy,
+		ports.CounterReservationsExpired, ports.CounterSagasRecovered, ports.CounterEventsPublished} {
+		m.counters.WithLabelValues(string(c))
+	}
+	return m
+}
+
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// PurchaseEnded implements ports.Metrics.
+func (m *Metrics) PurchaseEnded(strategy, outcome string, d time.Duration) {
+	m.purchases.WithLabelValues(strategy, outcome).Inc()
+	m.purTime.WithLabelValues(outcome).Observe(d.Seconds())
+}
+
+// StepDone implements ports.Metrics.
+func (m *Metrics) StepDone(step string, d time.Duration, err error) {
+	m.stepTime.WithLabelValues(step).Observe(d.Seconds())
+	if err != nil {
+		m.stepErrs.WithLabelValues(step).Inc()
+	}
+}
+
+// Add implements ports.Metrics.
+func (m *Metrics) Add(c ports.Counter, n int) {
+	if n > 0 {
+		m.counters.WithLabelValues(string(c)).Add(float64(n))
+	}
+}
+
+// OutboxLag implements ports.Metrics.
+func (m *Metrics) OutboxLag(d time.Duration) { m.outboxLag.Set(max(d, 0).Seconds()) }
+
+// RequestDone implements ports.RequestMetrics. An unmatched route is
+// recorded as "unmatched", so scanners cannot grow the label set.
+func (m *Metrics) RequestDone(route, method string, status int, d time.Duration) {
+	if route == "" {
+		route = "unmatched"
+	}
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.reqTime.WithLabelValues(route).Observe(d.Seconds())
+}

@@ -1,0 +1,88 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/flashsale/flashsale/domain"
+	"github.com/flashsale/flashsale/ports"
+)
+
+// Outcome names how a purchase ended, for its log line and its metric.
+func Outcome(err error) string {
+	var ce *CompensatedError
+	switch {
+	case err == nil:
+		return "completed"
+	case errors.As(err, &ce), errors.Is(err, domain.ErrPaymentDeclined):
+		return "compensated"
+	case errors.Is(err, ErrCrashed):
+		return "crashed"
+	case errors.Is(err, domain.ErrInvalidInput):
+		return "invalid"
+	case errors.Is(err, domain.ErrProductNotFound):
+		return "product_not_found"
+	case errors.Is(err, domain.ErrInsufficientStock):
+		return "insufficient_stock"
+	case errors.Is(err, domain.ErrLockBusy):
+		return "lock_busy"
+	case errors.Is(err, domain.ErrContention), errors.Is(err, domain.ErrConflict):
+		return "contention"
+	case errors.Is(err, domain.ErrRequestInProgress):
+		return "in_progress"
+	case errors.Is(err, domain.ErrIdempotencyMismatch), errors.Is(err, domain.ErrReservationReleased):
+		return "key_conflict"
+	case errors.Is(err, domain.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return "unavailable"
+	}
+	return "error"
+}
+
+// timed is step for a saga step or compensation: it also records the
+// call's latency and failure.
+func (a *App) timed(ctx context.Context, name string, call func(context.Context) error) error {
+	start := a.now()
+	err := a.step(ctx, call)
+	a.metrics.StepDone(name, a.now().Sub(start), err)
+	return err
+}
+
+type logAttrsKey struct{}
+
+// WithLogAttrs returns ctx carrying attrs, which every log line made with
+// that context (through a ContextHandler) includes: the HTTP edge adds the
+// request ID, the saga adds its saga and order IDs.
+func WithLogAttrs(ctx context.Context, attrs ...slog.Attr) context.Context {
+	prev, _ := ctx.Value(logAttrsKey{}).([]slog.Attr)
+	all := make([]slog.Attr, 0, len(prev)+len(attrs))
+	return context.WithValue(ctx, logAttrsKey{}, append(append(all, prev...), attrs...))
+}
+
+// ContextHandler wraps h so that records carry their context's attrs
+// (WithLogAttrs).
+func ContextHandler(h slog.Handler) slog.Handler { return ctxHandler{h} }
+
+type ctxHandler struct{ slog.Handler }
+
+func (h ctxHandler) Handle(ctx context.Context, r slog.Record) error {
+	if attrs, ok := ctx.Value(logAttrsKey{}).([]slog.Attr); ok {
+		r.AddAttrs(attrs...)
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h ctxHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return ctxHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h ctxHandler) WithGroup(name string) slog.Handler { return ctxHandler{h.Handler.WithGroup(name)} }
+
+// noMetrics is the Metrics of an App wired without one.
+type noMetrics struct{}
+
+func (noMetrics) PurchaseEnded(string, string, time.Duration) {}
+func (noMetrics) StepDone(string, time.Duration, error)       {}
+func (noMetrics) Add(ports.Counter, int)                      {}
+func (noMetrics) OutboxLag(time.Duration)                     {}
