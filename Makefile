@@ -4,6 +4,7 @@
 #   make test-race  the tests alone, with the race detector
 #   make lint       gofmt check, go vet, staticcheck when installed
 #   make sim        1000 seeded simulation runs per strategy, every fault on
+#   make fuzz       the fuzz targets, 5 minutes each (make test runs them 10 s each)
 #   make bench      the go test benchmarks (simulated sagas per second, ...)
 #   make build      bin/flashsale
 
@@ -11,7 +12,7 @@ GO      ?= go
 BIN     ?= bin/flashsale
 GOFILES  = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
 
-.PHONY: build run test test-race test-short lint fmt sim bench clean
+.PHONY: build run test test-race test-short fuzz-short fuzz lint fmt sim bench clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/flashsale
@@ -19,7 +20,7 @@ build:
 run:
 	$(GO) run ./cmd/flashsale serve $(ARGS)
 
-test: lint test-race
+test: lint test-race fuzz-short
 
 test-race:
 	$(GO) test -race -count=1 ./...
@@ -27,6 +28,18 @@ test-race:
 # A quick loop for development: no race detector, fewer rapid checks.
 test-short:
 	$(GO) test -short ./...
+
+FUZZ_TARGETS = FuzzPurchaseBody FuzzIdempotencyKey
+FUZZTIME ?= 10s
+
+# go test -fuzz takes one target at a time.
+fuzz-short:
+	@for t in $(FUZZ_TARGETS); do \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./adapters/httpapi || exit 1; \
+	done
+
+fuzz:
+	$(MAKE) fuzz-short FUZZTIME=5m
 
 lint:
 	@unformatted=$$(gofmt -l $(GOFILES)); \

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	_ "embed"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -49,6 +50,12 @@ type Options struct {
 	// MetricsHandler, when set, is served at GET /metrics.
 	MetricsHandler http.Handler
 }
+
+// OpenAPI is the API's OpenAPI 3 document, served at /openapi.json. A test
+// checks it against the router and validates real responses with it.
+//
+//go:embed openapi.json
+var OpenAPI []byte
 
 // DefaultMaxBodyBytes is the default request body limit.
 const DefaultMaxBodyBytes = 64 << 10
@@ -93,6 +100,7 @@ func New(a *app.App, idem ports.IdempotencyStore, opts Options) (http.Handler, e
 
 	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	r.GET("/readyz", s.ready)
+	r.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", OpenAPI) })
 	if opts.MetricsHandler != nil {
 		r.GET("/metrics", gin.WrapH(opts.MetricsHandler))
 	}
