@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,39 +58,17 @@ func DefaultConfig() Config {
 
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
-	if c.Strategy == "" {
-		c.Strategy = d.Strategy
-	}
-	if c.InstanceID == "" {
-		c.InstanceID = d.InstanceID
-	}
-	if c.MaxQtyPerOrder == 0 {
-		c.MaxQtyPerOrder = d.MaxQtyPerOrder
-	}
-	if c.StepTimeout == 0 {
-		c.StepTimeout = d.StepTimeout
-	}
-	if c.SagaTimeout == 0 {
-		c.SagaTimeout = d.SagaTimeout
-	}
-	if c.LeaseTTL == 0 {
-		c.LeaseTTL = d.LeaseTTL
-	}
-	if c.ReservationTTL == 0 {
-		c.ReservationTTL = d.ReservationTTL
-	}
-	if c.LockTTL == 0 {
-		c.LockTTL = d.LockTTL
-	}
-	if c.OptimisticRetries == 0 {
-		c.OptimisticRetries = d.OptimisticRetries
-	}
-	if c.CacheTTL == 0 {
-		c.CacheTTL = d.CacheTTL
-	}
-	if c.BatchSize == 0 {
-		c.BatchSize = d.BatchSize
-	}
+	c.Strategy = cmp.Or(c.Strategy, d.Strategy)
+	c.InstanceID = cmp.Or(c.InstanceID, d.InstanceID)
+	c.MaxQtyPerOrder = cmp.Or(c.MaxQtyPerOrder, d.MaxQtyPerOrder)
+	c.StepTimeout = cmp.Or(c.StepTimeout, d.StepTimeout)
+	c.SagaTimeout = cmp.Or(c.SagaTimeout, d.SagaTimeout)
+	c.LeaseTTL = cmp.Or(c.LeaseTTL, d.LeaseTTL)
+	c.ReservationTTL = cmp.Or(c.ReservationTTL, d.ReservationTTL)
+	c.LockTTL = cmp.Or(c.LockTTL, d.LockTTL)
+	c.OptimisticRetries = cmp.Or(c.OptimisticRetries, d.OptimisticRetries)
+	c.CacheTTL = cmp.Or(c.CacheTTL, d.CacheTTL)
+	c.BatchSize = cmp.Or(c.BatchSize, d.BatchSize)
 	return c
 }
 
