@@ -113,25 +113,36 @@ func (a *App) Supply(ctx context.Context, s domain.Supply) (domain.Product, erro
 	return p, nil
 }
 
-// LoadInventory sets the gate's stock of every catalog product from the
-// catalog. It is for start-up with an empty gate (an in-memory one, or a
-// Redis that lost its data); with sagas in flight use reconciliation.
-func (a *App) LoadInventory(ctx context.Context) error {
+// LoadInventory gives every catalog product the gate lacks its durable
+// stock, so a fresh (or emptied) gate can sell. Products the gate already
+// has are left alone: other instances may have reservations in flight on
+// them, and overwriting their stock would undo those (reconciliation is
+// the tool for a gate that drifted). It returns how many it loaded.
+func (a *App) LoadInventory(ctx context.Context) (int, error) {
 	loader, ok := a.d.Inventory.(ports.InventoryLoader)
 	if !ok {
-		return errors.New("load inventory: the inventory adapter cannot load stock")
+		return 0, errors.New("load inventory: the inventory adapter cannot load stock")
 	}
 	ps, err := a.Products(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	loaded := 0
 	for _, p := range ps {
-		lctx, cancel := context.WithTimeout(ctx, a.cfg.StepTimeout)
-		err := loader.SetStock(lctx, p.ID, p.Stock)
-		cancel()
+		err := a.step(ctx, func(ctx context.Context) error {
+			_, err := a.d.Inventory.Level(ctx, p.ID)
+			if !errors.Is(err, domain.ErrProductNotFound) {
+				return err
+			}
+			if err := loader.SetStock(ctx, p.ID, p.Stock); err != nil {
+				return err
+			}
+			loaded++
+			return nil
+		})
 		if err != nil {
-			return fmt.Errorf("load inventory %s: %w", p.ID, err)
+			return loaded, fmt.Errorf("load inventory %s: %w", p.ID, err)
 		}
 	}
-	return nil
+	return loaded, nil
 }

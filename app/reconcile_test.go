@@ -58,3 +58,29 @@ func TestReconcileRebuildsTheGate(t *testing.T) {
 		t.Fatalf("after the fix only q may drift: %+v", drifts)
 	}
 }
+
+// TestLoadInventoryFillsOnlyTheMissing: at start, products the gate lacks
+// get their durable stock; products it has (perhaps with reservations of
+// other instances in flight) are left alone.
+func TestLoadInventoryFillsOnlyTheMissing(t *testing.T) {
+	w := newWorld(t)
+	a := w.app(app.StrategyNone, "a")
+	ctx := context.Background()
+	w.supply(a, "p", 5)
+	if _, err := w.store.Supply(ctx, domain.Supply{ID: "new", Name: "new", PriceMinor: 1, AddStock: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.inv.Reserve(ctx, domain.Reservation{SagaID: "elsewhere", ProductID: "p", Qty: 2, Deadline: epoch}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := a.LoadInventory(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("loaded %d, %v; want only the missing product", n, err)
+	}
+	if l, _ := w.inv.Level(ctx, "new"); l.Stock != 7 {
+		t.Fatalf("new: %+v", l)
+	}
+	if l, _ := w.inv.Level(ctx, "p"); l.Stock != 5 || l.Reserved != 2 {
+		t.Fatalf("p was touched: %+v", l)
+	}
+}

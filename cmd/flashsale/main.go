@@ -118,8 +118,10 @@ func serve(ctx context.Context, cfg Config, logOut io.Writer, ready chan<- strin
 		if err := seedDemo(ctx, w.app); err != nil {
 			return fmt.Errorf("demo products: %w", err)
 		}
-	} else if err := w.app.LoadInventory(ctx); err != nil {
+	} else if n, err := w.app.LoadInventory(ctx); err != nil {
 		return err
+	} else if n > 0 {
+		log.Info("loaded the inventory gate from the catalog", "products", n)
 	}
 
 	gin.SetMode(gin.ReleaseMode)
