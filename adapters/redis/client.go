@@ -1,0 +1,167 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/flashsale/flashsale/domain"
+)
+
+// Defaults NewClient uses for the zero values of Options.
+const (
+	DefaultDialTimeout  = time.Second
+	DefaultReadTimeout  = time.Second
+	DefaultWriteTimeout = time.Second
+	// ClusterStateReloadInterval is how often a cluster client reloads the
+	// slot map. go-redis defaults to 60 s, and a refused connection does not
+	// trigger a reload, so after a failover the keys of the failed shard
+	// would keep failing for up to a minute; at 1 s the client finds the
+	// promoted replica about half a second after promotion.
+	ClusterStateReloadInterval = time.Second
+)
+
+// Options say how to reach Redis. The zero durations and PoolSize take the
+// defaults above (PoolSize: go-redis's, 5 per CPU and per node).
+type Options struct {
+	// Addrs are host:port addresses: exactly one for a single node, or any
+	// number of seed nodes of a cluster.
+	Addrs []string
+	// Cluster selects a Redis Cluster client.
+	Cluster  bool
+	Password string
+	// DialTimeout bounds connecting; ReadTimeout and WriteTimeout bound each
+	// network read and write. A context deadline that ends sooner wins.
+	DialTimeout  time.Duration
+	ReadTimeout  time.Duration
+	WriteTimeout time.Duration
+	PoolSize     int
+}
+
+// String describes o with the password masked, so options can be logged.
+func (o Options) String() string {
+	pw := ""
+	if o.Password != "" {
+		pw = "***"
+	}
+	return fmt.Sprintf("redis{addrs=%s cluster=%t password=%q dial=%s read=%s write=%s pool=%d}",
+		strings.Join(o.Addrs, ","), o.Cluster, pw, o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolSize)
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if len(o.Addrs) == 0 {
+		return o, errors.New("redis: at least one address is required")
+	}
+	if !o.Cluster && len(o.Addrs) != 1 {
+		return o, fmt.Errorf("redis: a single-node client takes one address, got %d (set Cluster for a cluster)", len(o.Addrs))
+	}
+	for _, a := range o.Addrs {
+		if a == "" {
+			return o, errors.New("redis: empty address")
+		}
+	}
+	if o.DialTimeout < 0 || o.ReadTimeout < 0 || o.WriteTimeout < 0 || o.PoolSize < 0 {
+		return o, errors.New("redis: timeouts and pool size must not be negative")
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = DefaultDialTimeout
+	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = DefaultReadTimeout
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	return o, nil
+}
+
+// NewClient returns a client for one node or, with o.Cluster, for a Redis
+// Cluster. It does not connect: the first call does. Every client it makes
+// honours context deadlines (go-redis ignores them unless told to), bounds
+// dials, reads and writes by the timeouts of o, and, for a cluster, reloads
+// the slot map every ClusterStateReloadInterval. Close the client when done.
+func NewClient(o Options) (goredis.UniversalClient, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	// Redis 7.0 does not know CLIENT SETINFO nor CLIENT MAINT_NOTIFICATIONS;
+	// sending them costs a refused round trip on every new connection.
+	maint := &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	if o.Cluster {
+		return goredis.NewClusterClient(&goredis.ClusterOptions{
+			Addrs:                      o.Addrs,
+			Password:                   o.Password,
+			DialTimeout:                o.DialTimeout,
+			ReadTimeout:                o.ReadTimeout,
+			WriteTimeout:               o.WriteTimeout,
+			PoolSize:                   o.PoolSize,
+			ContextTimeoutEnabled:      true,
+			ClusterStateReloadInterval: ClusterStateReloadInterval,
+			DisableIdentity:            true,
+			MaintNotificationsConfig:   maint,
+		}), nil
+	}
+	return goredis.NewClient(&goredis.Options{
+		Addr:                     o.Addrs[0],
+		Password:                 o.Password,
+		DialTimeout:              o.DialTimeout,
+		ReadTimeout:              o.ReadTimeout,
+		WriteTimeout:             o.WriteTimeout,
+		PoolSize:                 o.PoolSize,
+		ContextTimeoutEnabled:    true,
+		DisableIdentity:          true,
+		MaintNotificationsConfig: maint,
+	}), nil
+}
+
+// mustClient fails fast on a missing client, and on a client that would
+// ignore context deadlines: the ports promise that every call honours its
+// context, and go-redis does so only with ContextTimeoutEnabled.
+func mustClient(c goredis.UniversalClient, constructor string) {
+	fail := func(why string) { panic(fmt.Sprintf("redis.%s: %s", constructor, why)) }
+	switch v := c.(type) {
+	case nil:
+		fail("a client is required")
+	case *goredis.Client:
+		if v == nil {
+			fail("a client is required")
+		}
+		if !v.Options().ContextTimeoutEnabled {
+			fail("the client must set ContextTimeoutEnabled (use NewClient)")
+		}
+	case *goredis.ClusterClient:
+		if v == nil {
+			fail("a client is required")
+		}
+		if !v.Options().ContextTimeoutEnabled {
+			fail("the client must set ContextTimeoutEnabled (use NewClient)")
+		}
+	}
+}
+
+// ping checks that every master answers: on a cluster, one node answering
+// says nothing about the shards a request will need.
+func ping(ctx context.Context, c goredis.UniversalClient) error {
+	if err := liveContext(ctx); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	var err error
+	if cc, ok := c.(*goredis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, n *goredis.Client) error {
+			return n.Ping(ctx).Err()
+		})
+	} else {
+		err = c.Ping(ctx).Err()
+	}
+	if err != nil {
+		// Not answering is what Ping reports, whatever the reply was.
+		return fmt.Errorf("ping: %w: %w", domain.ErrUnavailable, err)
+	}
+	return nil
+}
