@@ -26,6 +26,8 @@ type Config struct {
 	Admin       AdminConfig       `yaml:"admin"`
 	Adapters    AdaptersConfig    `yaml:"adapters"`
 	Saga        SagaConfig        `yaml:"saga"`
+	Redis       RedisConfig       `yaml:"redis"`
+	MySQL       MySQLConfig       `yaml:"mysql"`
 	Cache       CacheConfig       `yaml:"cache"`
 	Idempotency IdempotencyConfig `yaml:"idempotency"`
 	Payments    PaymentsConfig    `yaml:"payments"`
@@ -65,6 +67,31 @@ type AdaptersConfig struct {
 	Store     string `yaml:"store"`
 	Events    string `yaml:"events"`
 	Payments  string `yaml:"payments"`
+}
+
+// RedisConfig says how to reach Redis (adapters inventory, lock, cache: redis).
+type RedisConfig struct {
+	// Addrs: one address, or the seed nodes of a cluster.
+	Addrs        []string      `yaml:"addrs"`
+	Cluster      bool          `yaml:"cluster"`
+	Password     string        `yaml:"password" secret:"true"`
+	DialTimeout  time.Duration `yaml:"dial_timeout"`
+	ReadTimeout  time.Duration `yaml:"read_timeout"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	PoolSize     int           `yaml:"pool_size"`
+}
+
+// MySQLConfig says how to reach MySQL or MariaDB (adapters store: mysql).
+type MySQLConfig struct {
+	// PrimaryDSNs are the candidates for the writable primary, in order;
+	// after a failover writes go to whichever is writable.
+	PrimaryDSNs     []string      `yaml:"primary_dsns" secret:"true"`
+	ReplicaDSNs     []string      `yaml:"replica_dsns" secret:"true"`
+	PrimaryMaxConns int           `yaml:"primary_max_conns"`
+	ReplicaMaxConns int           `yaml:"replica_max_conns"`
+	ConnMaxLifetime time.Duration `yaml:"conn_max_lifetime"`
+	QueryTimeout    time.Duration `yaml:"query_timeout"`
+	MigrateOnStart  bool          `yaml:"migrate_on_start"`
 }
 
 // SagaConfig tunes the purchase saga (see app.Config).
@@ -122,6 +149,10 @@ func defaultConfig() Config {
 			StepTimeout: d.StepTimeout, SagaTimeout: d.SagaTimeout, LeaseTTL: d.LeaseTTL,
 			ReservationTTL: d.ReservationTTL, LockTTL: d.LockTTL, OptimisticRetries: d.OptimisticRetries,
 			BackgroundInterval: time.Second},
+		Redis: RedisConfig{Addrs: []string{"127.0.0.1:6379"}, DialTimeout: time.Second,
+			ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond},
+		MySQL: MySQLConfig{PrimaryDSNs: []string{}, ReplicaDSNs: []string{}, PrimaryMaxConns: 64, ReplicaMaxConns: 16,
+			ConnMaxLifetime: 5 * time.Minute, QueryTimeout: 5 * time.Second},
 		Cache:       CacheConfig{TTL: d.CacheTTL},
 		Idempotency: IdempotencyConfig{TTL: 24 * time.Hour},
 		Payments:    PaymentsConfig{Seed: 1},
@@ -244,8 +275,8 @@ func setField(f reflect.Value, s string) error {
 
 // adapters lists the adapters this build offers for each port.
 var adapters = map[string][]string{
-	"inventory": {"memory"}, "lock": {"memory"}, "cache": {"memory"},
-	"store": {"memory"}, "events": {"memory"}, "payments": {"simulated"},
+	"inventory": {"memory", "redis"}, "lock": {"memory", "redis"}, "cache": {"memory", "redis"},
+	"store": {"memory", "mysql"}, "events": {"memory"}, "payments": {"simulated"},
 }
 
 func (c Config) validate() error {
@@ -257,6 +288,19 @@ func (c Config) validate() error {
 		if !slices.Contains(adapters[port], chosen) {
 			errs = append(errs, fmt.Errorf("adapters.%s: unknown adapter %q (available: %s)", port, chosen, strings.Join(adapters[port], ", ")))
 		}
+	}
+	if c.Adapters.Store == "mysql" && len(c.MySQL.PrimaryDSNs) == 0 {
+		errs = append(errs, errors.New("adapters.store is mysql but mysql.primary_dsns is empty"))
+	}
+	if c.MySQL.PrimaryMaxConns <= 0 || c.MySQL.ReplicaMaxConns <= 0 || c.MySQL.QueryTimeout <= 0 || c.MySQL.ConnMaxLifetime <= 0 {
+		errs = append(errs, errors.New("mysql: pool sizes, conn_max_lifetime and query_timeout must be positive"))
+	}
+	usesRedis := c.Adapters.Inventory == "redis" || c.Adapters.Lock == "redis" || c.Adapters.Cache == "redis"
+	if usesRedis && len(c.Redis.Addrs) == 0 {
+		errs = append(errs, errors.New("a redis adapter is chosen but redis.addrs is empty"))
+	}
+	if usesRedis && !c.Redis.Cluster && len(c.Redis.Addrs) > 1 {
+		errs = append(errs, errors.New("redis.addrs has several addresses: set redis.cluster: true, or give one"))
 	}
 	if c.HTTP.Addr == "" {
 		errs = append(errs, errors.New("http.addr must not be empty"))
@@ -301,6 +345,25 @@ func (c Config) masked() string {
 	if c.Admin.Token != "" {
 		c.Admin.Token = "*****"
 	}
+	if c.Redis.Password != "" {
+		c.Redis.Password = "*****"
+	}
+	c.MySQL.PrimaryDSNs = maskDSNs(c.MySQL.PrimaryDSNs)
+	c.MySQL.ReplicaDSNs = maskDSNs(c.MySQL.ReplicaDSNs)
 	out, _ := yaml.Marshal(c)
 	return string(out)
+}
+
+// maskDSNs hides the password of user:password@tcp(host)/db DSNs.
+func maskDSNs(dsns []string) []string {
+	out := make([]string, len(dsns))
+	for i, d := range dsns {
+		at := strings.LastIndex(d, "@")
+		colon := strings.Index(d, ":")
+		if at > 0 && colon >= 0 && colon < at {
+			d = d[:colon+1] + "*****" + d[at:]
+		}
+		out[i] = d
+	}
+	return out
 }

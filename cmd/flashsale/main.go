@@ -2,6 +2,8 @@
 //
 //	flashsale serve [--config FILE]   serve (in-memory adapters by default)
 //	flashsale config [--config FILE]  print the effective configuration
+//	flashsale migrate [--config FILE] apply the MySQL schema migrations
+//	flashsale reconcile [--fix]       compare (and rebuild) the gate from the store
 //	flashsale sim [flags]             run the deterministic simulation
 //
 // It is the one composition root: it reads the configuration and wires
@@ -25,13 +27,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/flashsale/flashsale/adapters/httpapi"
-	"github.com/flashsale/flashsale/adapters/memory"
-	"github.com/flashsale/flashsale/adapters/payment"
-	"github.com/flashsale/flashsale/adapters/prometheus"
-	"github.com/flashsale/flashsale/adapters/system"
 	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/domain"
-	"github.com/flashsale/flashsale/ports"
 )
 
 func main() {
@@ -46,9 +43,11 @@ func main() {
 const usage = `usage: flashsale <command> [flags]
 
 commands:
-  serve    serve the API (in-memory adapters unless the config says otherwise)
-  config   print the effective configuration (secrets masked)
-  sim      run the deterministic simulation (flashsale sim --help)
+  serve      serve the API (in-memory adapters unless the config says otherwise)
+  config     print the effective configuration (secrets masked)
+  migrate    apply the MySQL schema migrations (adapters.store: mysql)
+  reconcile  compare the inventory gate with the durable stock; --fix rebuilds the gate
+  sim        run the deterministic simulation (flashsale sim --help)
 
 flags:
   --config FILE   a YAML configuration file (see configs/flashsale.yaml);
@@ -69,6 +68,10 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "YAML configuration file")
+	fix := false
+	if cmd == "reconcile" {
+		fs.BoolVar(&fix, "fix", false, "set the gate's stock from the durable store for drifted products at rest")
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -89,6 +92,18 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		}
 		_, err = io.WriteString(stdout, cfg.masked())
 		return err
+	case "migrate":
+		cfg, err := loadConfig(*configPath, environ)
+		if err != nil {
+			return err
+		}
+		return migrate(ctx, cfg, stdout)
+	case "reconcile":
+		cfg, err := loadConfig(*configPath, environ)
+		if err != nil {
+			return err
+		}
+		return reconcile(ctx, cfg, fix, stdout, stderr)
 	case "help", "-h", "--help":
 		_, err := io.WriteString(stdout, usage)
 		return err
@@ -110,10 +125,11 @@ func serve(ctx context.Context, cfg Config, logOut io.Writer, ready chan<- strin
 		host, _ := os.Hostname()
 		cfg.Saga.InstanceID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
-	w, err := wire(cfg, log)
+	w, err := wire(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
+	defer w.close()
 	if cfg.Demo.Products && cfg.Adapters.Store == "memory" {
 		if err := seedDemo(ctx, w.app); err != nil {
 			return fmt.Errorf("demo products: %w", err)
@@ -127,7 +143,7 @@ func serve(ctx context.Context, cfg Config, logOut io.Writer, ready chan<- strin
 	gin.SetMode(gin.ReleaseMode)
 	opts := httpapi.Options{
 		AdminToken: cfg.Admin.Token, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Logger: log,
-		MaxInFlight: cfg.HTTP.MaxInFlight, TrustedProxies: cfg.HTTP.TrustedProxies,
+		MaxInFlight: cfg.HTTP.MaxInFlight, TrustedProxies: cfg.HTTP.TrustedProxies, Ready: w.ready,
 		RateLimit: httpapi.RateLimit{PerSecond: cfg.HTTP.RateLimitPerSecond, Burst: cfg.HTTP.RateLimitBurst},
 	}
 	if w.metrics != nil {
@@ -179,45 +195,6 @@ func serve(ctx context.Context, cfg Config, logOut io.Writer, ready chan<- strin
 	}
 	log.Info("stopped")
 	return nil
-}
-
-type wired struct {
-	app     *app.App
-	idem    ports.IdempotencyStore
-	metrics *prometheus.Metrics // nil when metrics are off
-}
-
-// wire builds the adapters the configuration names and the use cases on
-// top of them. Only in-memory adapters exist in this build; the Redis,
-// MySQL and Kafka adapters plug in here.
-func wire(cfg Config, log *slog.Logger) (wired, error) {
-	clock := system.Clock{}
-	store := memory.NewStore(clock)
-	gateway, err := payment.NewSimulated(payment.Options{
-		Latency: cfg.Payments.Latency, DeclineRate: cfg.Payments.DeclineRate,
-		TimeoutRate: cfg.Payments.TimeoutRate, Seed: cfg.Payments.Seed,
-	})
-	if err != nil {
-		return wired{}, fmt.Errorf("payments: %w", err)
-	}
-	var metrics *prometheus.Metrics
-	if cfg.HTTP.Metrics {
-		metrics = prometheus.New()
-	}
-	d := app.Deps{
-		Clock: clock, IDs: system.IDs{}, Inventory: memory.NewInventory(clock),
-		Locker: memory.NewLocker(clock), Catalog: store, Cache: memory.NewProductCache(clock),
-		Sagas: store, Orders: store, Outbox: store, Publisher: memory.NewEventLog(),
-		Payments: gateway, Logger: log,
-	}
-	if metrics != nil {
-		d.Metrics = metrics
-	}
-	a, err := app.New(d, cfg.appConfig(), app.Hooks{})
-	if err != nil {
-		return wired{}, err
-	}
-	return wired{app: a, idem: memory.NewIdempotencyStore(clock, cfg.Idempotency.TTL), metrics: metrics}, nil
 }
 
 // demoProducts are served by `flashsale serve` with no configuration, so

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/flashsale/flashsale/adapters/memory"
+	"github.com/flashsale/flashsale/adapters/mysql"
+	"github.com/flashsale/flashsale/adapters/payment"
+	"github.com/flashsale/flashsale/adapters/prometheus"
+	"github.com/flashsale/flashsale/adapters/redis"
+	"github.com/flashsale/flashsale/adapters/system"
+	"github.com/flashsale/flashsale/app"
+	"github.com/flashsale/flashsale/ports"
+)
+
+// wired is the running service's object graph and what it must close.
+type wired struct {
+	app     *app.App
+	idem    ports.IdempotencyStore
+	metrics *prometheus.Metrics // nil when metrics are off
+	pingers []ports.Pinger
+	closers []func() error
+}
+
+// ready is /readyz: every adapter that talks to a server must answer.
+func (w wired) ready(ctx context.Context) error {
+	var errs []error
+	for _, p := range w.pingers {
+		errs = append(errs, p.Ping(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+func (w wired) close() {
+	for i := len(w.closers) - 1; i >= 0; i-- {
+		_ = w.closers[i]()
+	}
+}
+
+// wire builds the adapters the configuration names and the use cases on
+// top of them. This is the only place that knows which adapters exist.
+func wire(ctx context.Context, cfg Config, log *slog.Logger) (w wired, err error) {
+	defer func() {
+		if err != nil {
+			w.close()
+		}
+	}()
+	clock := system.Clock{}
+	d := app.Deps{Clock: clock, IDs: system.IDs{}, Logger: log}
+
+	// The durable store: catalog, saga log, orders, outbox, idempotency keys.
+	switch cfg.Adapters.Store {
+	case "memory":
+		store := memory.NewStore(clock)
+		d.Catalog, d.Sagas, d.Orders, d.Outbox = store, store, store, store
+		w.idem = memory.NewIdempotencyStore(clock, cfg.Idempotency.TTL)
+	case "mysql":
+		db, err := openMySQL(ctx, cfg, log)
+		if err != nil {
+			return w, err
+		}
+		w.closers = append(w.closers, db.Close)
+		w.pingers = append(w.pingers, db)
+		d.Catalog, d.Sagas, d.Orders, d.Outbox = db, db, db, db
+		w.idem = mysql.NewIdempotencyStore(db, cfg.Idempotency.TTL)
+	}
+
+	// The gate, the locks and the product cache.
+	needRedis := cfg.Adapters.Inventory == "redis" || cfg.Adapters.Lock == "redis" || cfg.Adapters.Cache == "redis"
+	var client goredis.UniversalClient
+	if needRedis {
+		c, err := redis.NewClient(redis.Options{
+			Addrs: cfg.Redis.Addrs, Cluster: cfg.Redis.Cluster, Password: cfg.Redis.Password,
+			DialTimeout: cfg.Redis.DialTimeout, ReadTimeout: cfg.Redis.ReadTimeout,
+			WriteTimeout: cfg.Redis.WriteTimeout, PoolSize: cfg.Redis.PoolSize,
+		})
+		if err != nil {
+			return w, fmt.Errorf("redis: %w", err)
+		}
+		client = c
+		w.closers = append(w.closers, c.Close)
+	}
+	switch cfg.Adapters.Inventory {
+	case "memory":
+		d.Inventory = memory.NewInventory(clock)
+	case "redis":
+		inv := redis.NewInventory(client)
+		d.Inventory = inv
+		w.pingers = append(w.pingers, inv)
+	}
+	switch cfg.Adapters.Lock {
+	case "memory":
+		d.Locker = memory.NewLocker(clock)
+	case "redis":
+		d.Locker = redis.NewLocker(client)
+	}
+	switch cfg.Adapters.Cache {
+	case "memory":
+		d.Cache = memory.NewProductCache(clock)
+	case "redis":
+		d.Cache = redis.NewProductCache(client)
+	}
+
+	// Events: the in-memory log until the Kafka adapter lands. A delivery
+	// limit keeps a long-running server's memory bounded.
+	d.Publisher = memory.NewEventLog(memory.WithDeliveryLimit(10_000))
+
+	gateway, err := payment.NewSimulated(payment.Options{
+		Latency: cfg.Payments.Latency, DeclineRate: cfg.Payments.DeclineRate,
+		TimeoutRate: cfg.Payments.TimeoutRate, Seed: cfg.Payments.Seed,
+	})
+	if err != nil {
+		return w, fmt.Errorf("payments: %w", err)
+	}
+	d.Payments = gateway
+
+	if cfg.HTTP.Metrics {
+		w.metrics = prometheus.New()
+		d.Metrics = w.metrics
+	}
+	if w.app, err = app.New(d, cfg.appConfig(), app.Hooks{}); err != nil {
+		return w, err
+	}
+	return w, nil
+}
+
+func openMySQL(ctx context.Context, cfg Config, log *slog.Logger) (*mysql.DB, error) {
+	m := cfg.MySQL
+	db, err := mysql.Open(ctx, mysql.Options{
+		PrimaryDSNs: m.PrimaryDSNs, ReplicaDSNs: m.ReplicaDSNs,
+		Primary:      mysql.Pool{MaxOpenConns: m.PrimaryMaxConns, MaxIdleConns: m.PrimaryMaxConns, ConnMaxLifetime: m.ConnMaxLifetime},
+		Replica:      mysql.Pool{MaxOpenConns: m.ReplicaMaxConns, MaxIdleConns: m.ReplicaMaxConns, ConnMaxLifetime: m.ConnMaxLifetime},
+		QueryTimeout: m.QueryTimeout, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mysql: %w", err)
+	}
+	if m.MigrateOnStart {
+		if err := db.Migrate(ctx); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("mysql migrate: %w", err)
+		}
+	}
+	return db, nil
+}
