@@ -1,7 +1,10 @@
 # flashsale: the Makefile is the index of what you can do.
 #   make run        serve on :8080 with in-memory adapters and demo products
-#   make test       everything CI runs: lint, then every test with the race detector
-#   make test-race  the tests alone, with the race detector
+#   make test       everything CI runs: lint, then scripts/test (starts Redis and
+#                   MariaDB if needed, every test with -race, short fuzz runs)
+#   make test-race  the tests alone, with the race detector (start the stack first)
+#   make stack-up   Redis (standalone + Cluster) and MariaDB (primary + replica) on 127.0.0.1
+#   make stack-down stop them
 #   make lint       gofmt check, go vet, staticcheck when installed
 #   make sim        1000 seeded simulation runs per strategy, every fault on
 #   make fuzz       the fuzz targets, 5 minutes each (make test runs them 10 s each)
@@ -12,7 +15,7 @@ GO      ?= go
 BIN     ?= bin/flashsale
 GOFILES  = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
 
-.PHONY: build run test test-race test-short fuzz-short fuzz lint fmt sim bench clean
+.PHONY: build run test test-race test-short fuzz-short fuzz lint fmt sim bench stack-up stack-down clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/flashsale
@@ -20,7 +23,16 @@ build:
 run:
 	$(GO) run ./cmd/flashsale serve $(ARGS)
 
-test: lint test-race fuzz-short
+test: lint
+	scripts/test
+
+stack-up:
+	scripts/redis up all
+	scripts/mariadb up
+
+stack-down:
+	scripts/redis down all
+	scripts/mariadb down
 
 test-race:
 	$(GO) test -race -count=1 ./...

@@ -174,4 +174,3 @@ func validate(t *testing.T, router routers.Router, r request, rec *httptest.Resp
 		t.Errorf("%s %s -> %d: the response does not match the document: %v\n%s", r.method, r.path, rec.Code, err, rec.Body)
 	}
 }
-
