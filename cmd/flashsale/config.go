@@ -33,7 +33,18 @@ type Config struct {
 	Payments    PaymentsConfig    `yaml:"payments"`
 	Demo        DemoConfig        `yaml:"demo"`
 	Log         LogConfig         `yaml:"log"`
+
+	// crashAt is the test-only FLASHSALE_CRASH_AT: the process exits at
+	// that saga step, as if killed, so crash recovery can be tested on real
+	// servers. It is not a config key: no file can set it by accident.
+	crashAt app.CrashPoint
 }
+
+// crashEnv is the test-only crash switch; see Config.crashAt.
+const crashEnv = "FLASHSALE_CRASH_AT"
+
+// crashExitCode is the status of a process stopped by FLASHSALE_CRASH_AT.
+const crashExitCode = 86
 
 // HTTPConfig configures the listener and the edge's protections.
 type HTTPConfig struct {
@@ -195,6 +206,13 @@ func applyEnv(cfg *Config, environ []string) error {
 	for _, kv := range environ {
 		name, val, _ := strings.Cut(kv, "=")
 		if !strings.HasPrefix(name, envPrefix) {
+			continue
+		}
+		if name == crashEnv {
+			if val != "" && !slices.Contains(app.CrashPoints, app.CrashPoint(val)) {
+				errs = append(errs, fmt.Errorf("%s: unknown crash point %q (want one of %v)", name, val, app.CrashPoints))
+			}
+			cfg.crashAt = app.CrashPoint(val)
 			continue
 		}
 		f, ok := fields[name]

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/flashsale/flashsale/adapters/redis"
 	"github.com/flashsale/flashsale/adapters/system"
 	"github.com/flashsale/flashsale/app"
+	"github.com/flashsale/flashsale/domain"
 	"github.com/flashsale/flashsale/ports"
 )
 
@@ -123,7 +125,18 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger) (w wired, err error
 		w.metrics = prometheus.New()
 		d.Metrics = w.metrics
 	}
-	if w.app, err = app.New(d, cfg.appConfig(), app.Hooks{}); err != nil {
+	var hooks app.Hooks
+	if cfg.crashAt != "" {
+		log.Warn("test-only crash switch on: the process exits at this saga step", "crash_at", cfg.crashAt)
+		hooks.Crash = func(id domain.SagaID, at app.CrashPoint) bool {
+			if at == cfg.crashAt {
+				log.Error("FLASHSALE_CRASH_AT: exiting now, as if killed", "saga_id", id, "crash_at", at)
+				os.Exit(crashExitCode) // no deferred cleanup, no drain: a crash
+			}
+			return false
+		}
+	}
+	if w.app, err = app.New(d, cfg.appConfig(), hooks); err != nil {
 		return w, err
 	}
 	return w, nil
