@@ -129,8 +129,12 @@ type IdempotencyConfig struct {
 	TTL time.Duration `yaml:"ttl"`
 }
 
-// PaymentsConfig configures the simulated payment gateway.
+// PaymentsConfig configures the payment gateway: the in-process simulator
+// (adapters.payments: simulated) or one reached over HTTP (http).
 type PaymentsConfig struct {
+	// URL and Timeout reach the gateway of adapters.payments: http.
+	URL         string        `yaml:"url"`
+	Timeout     time.Duration `yaml:"timeout"`
 	Latency     time.Duration `yaml:"latency"`
 	DeclineRate float64       `yaml:"decline_rate"`
 	TimeoutRate float64       `yaml:"timeout_rate"`
@@ -166,7 +170,7 @@ func defaultConfig() Config {
 			ConnMaxLifetime: 5 * time.Minute, QueryTimeout: 5 * time.Second},
 		Cache:       CacheConfig{TTL: d.CacheTTL},
 		Idempotency: IdempotencyConfig{TTL: 24 * time.Hour},
-		Payments:    PaymentsConfig{Seed: 1},
+		Payments:    PaymentsConfig{Seed: 1, Timeout: 2 * time.Second},
 		Demo:        DemoConfig{Products: true},
 		Log:         LogConfig{Level: "info", Format: "json"},
 	}
@@ -294,7 +298,7 @@ func setField(f reflect.Value, s string) error {
 // adapters lists the adapters this build offers for each port.
 var adapters = map[string][]string{
 	"inventory": {"memory", "redis"}, "lock": {"memory", "redis"}, "cache": {"memory", "redis"},
-	"store": {"memory", "mysql"}, "events": {"memory"}, "payments": {"simulated"},
+	"store": {"memory", "mysql"}, "events": {"memory"}, "payments": {"simulated", "http"},
 }
 
 func (c Config) validate() error {
@@ -306,6 +310,12 @@ func (c Config) validate() error {
 		if !slices.Contains(adapters[port], chosen) {
 			errs = append(errs, fmt.Errorf("adapters.%s: unknown adapter %q (available: %s)", port, chosen, strings.Join(adapters[port], ", ")))
 		}
+	}
+	if c.Adapters.Payments == "http" && c.Payments.URL == "" {
+		errs = append(errs, errors.New("adapters.payments is http but payments.url is empty"))
+	}
+	if c.Payments.Timeout <= 0 {
+		errs = append(errs, errors.New("payments.timeout must be positive"))
 	}
 	if c.Adapters.Store == "mysql" && len(c.MySQL.PrimaryDSNs) == 0 {
 		errs = append(errs, errors.New("adapters.store is mysql but mysql.primary_dsns is empty"))

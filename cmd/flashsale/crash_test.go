@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/flashsale/flashsale/adapters/payment"
 	"github.com/flashsale/flashsale/adapters/redis"
 	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/domain"
@@ -87,17 +89,26 @@ func startInstance(t *testing.T, env []string) *instance {
 // the saga and drives it to its end. Then, on the real MariaDB and Redis:
 // the saga is terminal (I3), COMPLETED only if its confirm committed
 // before the crash (I7); durable stock and the Redis gate agree and hold
-// nothing (I2); the saga's events are contiguous and all published (I6).
-// I4 across processes waits for a shared payment simulator: the simulated
-// gateway lives in each process, so a charge taken by the dead instance
-// is unknown to the survivor's refund (a real gateway, keyed by saga ID,
-// would refund it). The in-process matrix (app.TestCrashAtEveryPoint)
-// checks I4 at every crash point.
+// nothing (I2); the saga's events are contiguous and all published (I6);
+// and on the payment gateway both instances share (over HTTP, as a real
+// provider), the saga was charged at most once and refunded exactly when
+// charged and compensated (I4).
 func TestCrashMatrix(t *testing.T) {
 	needServices(t)
 	for _, at := range app.CrashPoints {
 		t.Run(string(at), func(t *testing.T) {
+			gateway, err := payment.NewSimulated(payment.Options{Seed: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(string(at), "compensate") {
+				// Charge, then report a timeout: the saga compensates, with a refund.
+				gateway.SetDecider(func(domain.SagaID) payment.Outcome { return payment.TimeoutCharged })
+			}
+			paysrv := httptest.NewServer(payment.Handler(gateway))
+			defer paysrv.Close()
 			env := append(realEnv(t), "FLASHSALE_MYSQL_MIGRATE_ON_START=true",
+				"FLASHSALE_ADAPTERS_PAYMENTS=http", "FLASHSALE_PAYMENTS_URL="+paysrv.URL,
 				"FLASHSALE_SAGA_STRATEGY=none",
 				// Short leases and deadlines, so recovery comes within seconds.
 				"FLASHSALE_SAGA_STEP_TIMEOUT=500ms", "FLASHSALE_SAGA_SAGA_TIMEOUT=1s",
@@ -108,9 +119,6 @@ func TestCrashMatrix(t *testing.T) {
 			supplyOver(t, survivor.base, product, 5)
 
 			dyingEnv := append(append([]string(nil), env...), crashEnv+"="+string(at))
-			if strings.HasPrefix(string(at), "compensate") {
-				dyingEnv = append(dyingEnv, "FLASHSALE_PAYMENTS_DECLINE_RATE=1") // so it compensates
-			}
 			dying := startInstance(t, dyingEnv)
 			resp, err := http.Post(dying.base+"/purchase", "application/json", strings.NewReader(`{"productId":"`+product+`","qty":1}`))
 			if err == nil {
@@ -127,7 +135,13 @@ func TestCrashMatrix(t *testing.T) {
 			if at == app.CrashAfterConfirm {
 				wantStock, wantStatus = 4, domain.SagaCompleted
 			}
-			waitAtRest(t, product, wantStock, wantStatus)
+			saga := waitAtRest(t, product, wantStock, wantStatus)
+
+			e := gateway.Ledger()[saga]
+			if gateway.ChargesApplied() > 1 || (wantStatus == domain.SagaCompleted && (!e.Charged || e.Refunded)) ||
+				(wantStatus == domain.SagaCompensated && e.Charged != e.Refunded) {
+				t.Fatalf("I4: saga %s %s, ledger %+v, %d charges", saga, wantStatus, e, gateway.ChargesApplied())
+			}
 		})
 	}
 }
@@ -146,7 +160,7 @@ func supplyOver(t *testing.T, base, product string, stock int) {
 
 // waitAtRest polls the real servers until the product's saga is at rest,
 // then checks the invariants; it fails after 20 s.
-func waitAtRest(t *testing.T, product string, wantStock int64, wantStatus domain.SagaStatus) {
+func waitAtRest(t *testing.T, product string, wantStock int64, wantStatus domain.SagaStatus) domain.SagaID {
 	t.Helper()
 	db, err := sql.Open("mysql", "flashsale:flashsale@tcp("+realPrimary+")/"+realDB)
 	if err != nil {
@@ -185,7 +199,8 @@ func waitAtRest(t *testing.T, product string, wantStock int64, wantStatus domain
 		if status != string(wantStatus) || stock != wantStock || level.Stock != stock || events != maxSeq || events < 4 {
 			t.Fatalf("at rest, wrong: %s; want %s and stock %d", last, wantStatus, wantStock)
 		}
-		return
+		return domain.SagaID(saga)
 	}
 	t.Fatalf("not at rest within 20 s: %s", last)
+	return ""
 }

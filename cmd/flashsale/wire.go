@@ -112,14 +112,24 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger) (w wired, err error
 	// limit keeps a long-running server's memory bounded.
 	d.Publisher = memory.NewEventLog(memory.WithDeliveryLimit(10_000))
 
-	gateway, err := payment.NewSimulated(payment.Options{
-		Latency: cfg.Payments.Latency, DeclineRate: cfg.Payments.DeclineRate,
-		TimeoutRate: cfg.Payments.TimeoutRate, Seed: cfg.Payments.Seed,
-	})
-	if err != nil {
-		return w, fmt.Errorf("payments: %w", err)
+	switch cfg.Adapters.Payments {
+	case "simulated":
+		gateway, err := payment.NewSimulated(payment.Options{
+			Latency: cfg.Payments.Latency, DeclineRate: cfg.Payments.DeclineRate,
+			TimeoutRate: cfg.Payments.TimeoutRate, Seed: cfg.Payments.Seed,
+		})
+		if err != nil {
+			return w, fmt.Errorf("payments: %w", err)
+		}
+		d.Payments = gateway
+	case "http":
+		gateway, err := payment.NewHTTPGateway(cfg.Payments.URL, cfg.Payments.Timeout)
+		if err != nil {
+			return w, fmt.Errorf("payments: %w", err)
+		}
+		d.Payments = gateway
+		w.pingers = append(w.pingers, gateway)
 	}
-	d.Payments = gateway
 
 	if cfg.HTTP.Metrics {
 		w.metrics = prometheus.New()

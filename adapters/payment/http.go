@@ -1,0 +1,185 @@
+package payment
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/flashsale/flashsale/domain"
+	"github.com/flashsale/flashsale/ports"
+)
+
+// The gateway's HTTP protocol, as a real payment provider's looks: every
+// call names the saga, which is the idempotency key, so a retried or
+// duplicated call never moves money twice.
+//
+//	POST /charges  {"sagaId": "...", "amountMinor": 2599}
+//	     200 {}            charged (now or before)
+//	     402 {"error": ...} declined
+//	     504 {"error": ...} the outcome is unknown (a timeout)
+//	POST /refunds  {"sagaId": "..."}
+//	     200 {"charged": true|false}
+//	GET  /healthz  200
+
+var (
+	_ ports.Payments = (*HTTPGateway)(nil)
+	_ ports.Pinger   = (*HTTPGateway)(nil)
+)
+
+// HTTPGateway is ports.Payments over the protocol above. It is what an
+// app server uses to reach a gateway in another process (cmd/paysim, or
+// an adapter in front of a real provider).
+type HTTPGateway struct {
+	base   string
+	client *http.Client
+}
+
+// NewHTTPGateway returns a client of the gateway at baseURL. timeout
+// bounds every call (a context deadline that ends sooner wins).
+func NewHTTPGateway(baseURL string, timeout time.Duration) (*HTTPGateway, error) {
+	if !strings.HasPrefix(baseURL, "http://") && !strings.HasPrefix(baseURL, "https://") {
+		return nil, fmt.Errorf("payment gateway URL %q: want http:// or https://", baseURL)
+	}
+	if timeout <= 0 {
+		return nil, errors.New("payment gateway timeout must be positive")
+	}
+	return &HTTPGateway{base: strings.TrimRight(baseURL, "/"), client: &http.Client{Timeout: timeout}}, nil
+}
+
+type chargeRequest struct {
+	SagaID      domain.SagaID `json:"sagaId"`
+	AmountMinor int64         `json:"amountMinor"`
+}
+
+type refundReply struct {
+	Charged bool `json:"charged"`
+}
+
+// Charge implements ports.Payments.
+func (g *HTTPGateway) Charge(ctx context.Context, saga domain.SagaID, amountMinor int64) error {
+	status, _, err := g.post(ctx, "/charges", chargeRequest{SagaID: saga, AmountMinor: amountMinor})
+	switch {
+	case err != nil:
+		return fmt.Errorf("charge %s: %w", saga, err)
+	case status == http.StatusOK:
+		return nil
+	case status == http.StatusPaymentRequired:
+		return fmt.Errorf("charge %s: %w", saga, domain.ErrPaymentDeclined)
+	}
+	return fmt.Errorf("charge %s: gateway answered %d: %w", saga, status, domain.ErrUnavailable)
+}
+
+// Refund implements ports.Payments.
+func (g *HTTPGateway) Refund(ctx context.Context, saga domain.SagaID) (bool, error) {
+	status, body, err := g.post(ctx, "/refunds", chargeRequest{SagaID: saga})
+	if err != nil {
+		return false, fmt.Errorf("refund %s: %w", saga, err)
+	}
+	if status != http.StatusOK {
+		return false, fmt.Errorf("refund %s: gateway answered %d: %w", saga, status, domain.ErrUnavailable)
+	}
+	var r refundReply
+	if err := json.Unmarshal(body, &r); err != nil {
+		return false, fmt.Errorf("refund %s: bad answer: %w", saga, domain.ErrUnavailable)
+	}
+	return r.Charged, nil
+}
+
+// Ping implements ports.Pinger.
+func (g *HTTPGateway) Ping(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, g.base+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("payment gateway: %w: %w", domain.ErrUnavailable, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("payment gateway answered %d: %w", resp.StatusCode, domain.ErrUnavailable)
+	}
+	return nil
+}
+
+// post sends v and returns the status and body. Any failure to get an
+// answer is ErrUnavailable: the outcome is unknown, and the saga's
+// compensation (a refund, idempotent by saga) settles it.
+func (g *HTTPGateway) post(ctx context.Context, path string, v any) (int, []byte, error) {
+	payload, _ := json.Marshal(v) // plain structs always marshal
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, g.base+path, bytes.NewReader(payload))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := g.client.Do(req)
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: %w", domain.ErrUnavailable, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: %w", domain.ErrUnavailable, err)
+	}
+	return resp.StatusCode, body, nil
+}
+
+// Handler serves gateway g over the protocol above: cmd/paysim serves
+// the Simulated gateway with it, so several app processes share one
+// ledger, as they share one real provider.
+func Handler(g ports.Payments) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	mux.HandleFunc("POST /charges", func(w http.ResponseWriter, r *http.Request) {
+		var req chargeRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		err := g.Charge(r.Context(), req.SagaID, req.AmountMinor)
+		switch {
+		case err == nil:
+			reply(w, http.StatusOK, struct{}{})
+		case errors.Is(err, domain.ErrPaymentDeclined):
+			reply(w, http.StatusPaymentRequired, map[string]string{"error": err.Error()})
+		case errors.Is(err, domain.ErrInvalidInput):
+			reply(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		default:
+			reply(w, http.StatusGatewayTimeout, map[string]string{"error": err.Error()})
+		}
+	})
+	mux.HandleFunc("POST /refunds", func(w http.ResponseWriter, r *http.Request) {
+		var req chargeRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		charged, err := g.Refund(r.Context(), req.SagaID)
+		if err != nil {
+			reply(w, http.StatusGatewayTimeout, map[string]string{"error": err.Error()})
+			return
+		}
+		reply(w, http.StatusOK, refundReply{Charged: charged})
+	})
+	return mux
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v *chargeRequest) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<12))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil || v.SagaID.Validate() != nil {
+		reply(w, http.StatusBadRequest, map[string]string{"error": "want {\"sagaId\": ..., \"amountMinor\": ...}"})
+		return false
+	}
+	return true
+}
+
+func reply(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,97 @@
+package payment_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale/adapters/payment"
+	"github.com/flashsale/flashsale/domain"
+	"github.com/flashsale/flashsale/ports/porttest"
+)
+
+// TestHTTPGatewayContract: the Payments contract holds across the wire.
+func TestHTTPGatewayContract(t *testing.T) {
+	porttest.Payments(t, func(t *testing.T) porttest.PaymentsHarness {
+		g := newGateway(t, payment.Options{})
+		var declined sync.Map
+		g.SetDecider(func(saga domain.SagaID) payment.Outcome {
+			if _, ok := declined.Load(saga); ok {
+				return payment.Decline
+			}
+			return payment.Approve
+		})
+		srv := httptest.NewServer(payment.Handler(g))
+		t.Cleanup(srv.Close)
+		client, err := payment.NewHTTPGateway(srv.URL, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return porttest.PaymentsHarness{
+			Payments: client,
+			Decline:  func(saga domain.SagaID) { declined.Store(saga, true) },
+			Held:     func(saga domain.SagaID) int64 { return held(g, saga) },
+		}
+	})
+}
+
+// TestHTTPGatewayUnknownOutcomes: a timeout at the gateway, a dead gateway
+// and a hung one are all ErrUnavailable (the outcome is unknown), within
+// the call's bound.
+func TestHTTPGatewayUnknownOutcomes(t *testing.T) {
+	g := newGateway(t, payment.Options{})
+	g.SetDecider(func(domain.SagaID) payment.Outcome { return payment.TimeoutCharged })
+	srv := httptest.NewServer(payment.Handler(g))
+	defer srv.Close()
+	client, _ := payment.NewHTTPGateway(srv.URL, time.Second)
+	if err := client.Charge(context.Background(), "s-1", 100); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("gateway timeout: %v", err)
+	}
+	if charged, err := client.Refund(context.Background(), "s-1"); err != nil || !charged {
+		t.Fatalf("refund of the ambiguous charge: %v %v, want charged", charged, err)
+	}
+
+	release := make(chan struct{})
+	hung := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select { // hang until the test is done (Close waits for handlers)
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer func() { close(release); hung.Close() }()
+	slow, _ := payment.NewHTTPGateway(hung.URL, 100*time.Millisecond)
+	start := time.Now()
+	if err := slow.Charge(context.Background(), "s-2", 100); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("hung gateway: %v", err)
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Fatal("a hung gateway was not bounded by the client timeout")
+	}
+	dead, _ := payment.NewHTTPGateway("http://127.0.0.1:1", time.Second)
+	if err := dead.Ping(context.Background()); !errors.Is(err, domain.ErrUnavailable) {
+		t.Fatalf("dead gateway ping: %v", err)
+	}
+	if _, err := payment.NewHTTPGateway("ftp://x", time.Second); err == nil {
+		t.Fatal("a non-HTTP URL was accepted")
+	}
+}
+
+func TestHandlerRejectsBadRequests(t *testing.T) {
+	srv := httptest.NewServer(payment.Handler(newGateway(t, payment.Options{})))
+	defer srv.Close()
+	for _, body := range []string{``, `{}`, `{"sagaId":"a b"}`, `{"sagaId":"s","x":1}`, `[1]`} {
+		resp, err := http.Post(srv.URL+"/charges", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%q: %d, want 400", body, resp.StatusCode)
+		}
+	}
+}
