@@ -3,7 +3,7 @@
 #   make test       everything CI runs: lint, then scripts/test (starts Redis and
 #                   MariaDB if needed, every test with -race, short fuzz runs)
 #   make test-race  the tests alone, with the race detector (start the stack first)
-#   make stack-up   Redis (standalone + Cluster) and MariaDB (primary + replica) on 127.0.0.1
+#   make stack-up   Redis (standalone + Cluster), MariaDB (primary + replica), Kafka dev broker on 127.0.0.1
 #   make stack-down stop them
 #   make lint       gofmt check, go vet, staticcheck when installed
 #   make sim        1000 seeded simulation runs per strategy, every fault on
@@ -29,10 +29,12 @@ test: lint
 stack-up:
 	scripts/redis up all
 	scripts/mariadb up
+	scripts/kafka up
 
 stack-down:
 	scripts/redis down all
 	scripts/mariadb down
+	scripts/kafka down
 
 test-race:
 	$(GO) test -race -count=1 ./...

@@ -414,3 +414,18 @@ func (a *App) Order(ctx context.Context, id domain.OrderID) (*domain.Saga, error
 	}
 	return s, nil
 }
+
+// SagaEvents returns a saga's event timeline from the durable store (the
+// outbox), or domain.ErrSagaNotFound.
+func (a *App) SagaEvents(ctx context.Context, id domain.SagaID) ([]domain.Event, error) {
+	if err := id.Validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.StepTimeout)
+	defer cancel()
+	s, err := a.d.Sagas.Saga(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("saga %s: %w", id, err)
+	}
+	return s.Events, nil
+}

@@ -68,6 +68,8 @@ func problemFor(err error) Problem {
 		p = newProblem(http.StatusBadRequest, "invalid_request", err.Error())
 	case errors.Is(err, domain.ErrProductNotFound):
 		p = newProblem(http.StatusNotFound, "product_not_found", "no product has this ID")
+	case errors.Is(err, domain.ErrSagaNotFound):
+		p = newProblem(http.StatusNotFound, "saga_not_found", "no saga has this ID (or no event of it was consumed yet)")
 	case errors.Is(err, domain.ErrOrderNotFound):
 		p = newProblem(http.StatusNotFound, "order_not_found", "no order has this ID")
 	case errors.Is(err, domain.ErrLockBusy):

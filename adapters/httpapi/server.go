@@ -49,6 +49,16 @@ type Options struct {
 	Metrics ports.RequestMetrics
 	// MetricsHandler, when set, is served at GET /metrics.
 	MetricsHandler http.Handler
+	// Timeline, when set, serves GET /sagas/{id}/events from the event
+	// stream (a Kafka consumer); otherwise the durable store answers.
+	Timeline EventTimeline
+}
+
+// EventTimeline is a saga's timeline as an event consumer saw it.
+type EventTimeline interface {
+	// Timeline returns the saga's events in order, once each; empty when
+	// the consumer has seen none.
+	Timeline(saga domain.SagaID) []domain.Event
 }
 
 // OpenAPI is the API's OpenAPI 3 document, served at /openapi.json. A test
@@ -120,6 +130,7 @@ func New(a *app.App, idem ports.IdempotencyStore, opts Options) (http.Handler, e
 	r.POST("/products", s.requireAdmin, s.supply)
 	r.POST("/purchase", s.purchase)
 	r.GET("/orders/:id", s.getOrder)
+	r.GET("/sagas/:id/events", s.sagaEvents)
 	return r, nil
 }
 
@@ -387,4 +398,34 @@ func (s *server) getOrder(c *gin.Context) {
 		},
 		Events: saga.Events,
 	})
+}
+
+// sagaEventsResponse is GET /sagas/:id/events.
+type sagaEventsResponse struct {
+	SagaID domain.SagaID  `json:"sagaId"`
+	Source string         `json:"source"` // "kafka" or "store"
+	Events []domain.Event `json:"events"`
+}
+
+func (s *server) sagaEvents(c *gin.Context) {
+	id := domain.SagaID(c.Param("id"))
+	if err := id.Validate(); err != nil {
+		writeProblem(c, s.log, err)
+		return
+	}
+	if s.opts.Timeline != nil {
+		evs := s.opts.Timeline.Timeline(id)
+		if len(evs) == 0 {
+			writeProblem(c, s.log, domain.ErrSagaNotFound)
+			return
+		}
+		c.JSON(http.StatusOK, sagaEventsResponse{SagaID: id, Source: "kafka", Events: evs})
+		return
+	}
+	evs, err := s.app.SagaEvents(c, id)
+	if err != nil {
+		writeProblem(c, s.log, err)
+		return
+	}
+	c.JSON(http.StatusOK, sagaEventsResponse{SagaID: id, Source: "store", Events: evs})
 }

@@ -28,6 +28,7 @@ type Config struct {
 	Saga        SagaConfig        `yaml:"saga"`
 	Redis       RedisConfig       `yaml:"redis"`
 	MySQL       MySQLConfig       `yaml:"mysql"`
+	Kafka       KafkaConfig       `yaml:"kafka"`
 	Cache       CacheConfig       `yaml:"cache"`
 	Idempotency IdempotencyConfig `yaml:"idempotency"`
 	Payments    PaymentsConfig    `yaml:"payments"`
@@ -105,6 +106,18 @@ type MySQLConfig struct {
 	MigrateOnStart  bool          `yaml:"migrate_on_start"`
 }
 
+// KafkaConfig says where saga events go (adapters.events: kafka).
+type KafkaConfig struct {
+	Brokers           []string      `yaml:"brokers"`
+	Topic             string        `yaml:"topic"`
+	Partitions        int           `yaml:"partitions"`
+	ReplicationFactor int           `yaml:"replication_factor"`
+	WriteTimeout      time.Duration `yaml:"write_timeout"`
+	// Timeline keeps each saga's timeline from the topic in this process,
+	// served at GET /sagas/{id}/events (source "kafka").
+	Timeline bool `yaml:"timeline"`
+}
+
 // SagaConfig tunes the purchase saga (see app.Config).
 type SagaConfig struct {
 	Strategy           string        `yaml:"strategy"`
@@ -168,6 +181,8 @@ func defaultConfig() Config {
 			ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond},
 		MySQL: MySQLConfig{PrimaryDSNs: []string{}, ReplicaDSNs: []string{}, PrimaryMaxConns: 64, ReplicaMaxConns: 16,
 			ConnMaxLifetime: 5 * time.Minute, QueryTimeout: 5 * time.Second},
+		Kafka: KafkaConfig{Brokers: []string{"127.0.0.1:19092", "127.0.0.1:19093"}, Topic: "flashsale.events",
+			Partitions: 6, ReplicationFactor: 2, WriteTimeout: 5 * time.Second, Timeline: true},
 		Cache:       CacheConfig{TTL: d.CacheTTL},
 		Idempotency: IdempotencyConfig{TTL: 24 * time.Hour},
 		Payments:    PaymentsConfig{Seed: 1, Timeout: 2 * time.Second},
@@ -298,7 +313,7 @@ func setField(f reflect.Value, s string) error {
 // adapters lists the adapters this build offers for each port.
 var adapters = map[string][]string{
 	"inventory": {"memory", "redis"}, "lock": {"memory", "redis"}, "cache": {"memory", "redis"},
-	"store": {"memory", "mysql"}, "events": {"memory"}, "payments": {"simulated", "http"},
+	"store": {"memory", "mysql"}, "events": {"memory", "kafka"}, "payments": {"simulated", "http"},
 }
 
 func (c Config) validate() error {
@@ -313,6 +328,9 @@ func (c Config) validate() error {
 	}
 	if c.Adapters.Payments == "http" && c.Payments.URL == "" {
 		errs = append(errs, errors.New("adapters.payments is http but payments.url is empty"))
+	}
+	if c.Adapters.Events == "kafka" && (len(c.Kafka.Brokers) == 0 || c.Kafka.Topic == "" || c.Kafka.Partitions <= 0 || c.Kafka.ReplicationFactor <= 0 || c.Kafka.WriteTimeout <= 0) {
+		errs = append(errs, errors.New("adapters.events is kafka: kafka.brokers, topic, partitions, replication_factor and write_timeout are required"))
 	}
 	if c.Payments.Timeout <= 0 {
 		errs = append(errs, errors.New("payments.timeout must be positive"))

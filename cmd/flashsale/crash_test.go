@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -89,7 +90,9 @@ func startInstance(t *testing.T, env []string) *instance {
 // the saga and drives it to its end. Then, on the real MariaDB and Redis:
 // the saga is terminal (I3), COMPLETED only if its confirm committed
 // before the crash (I7); durable stock and the Redis gate agree and hold
-// nothing (I2); the saga's events are contiguous and all published (I6);
+// nothing (I2); the saga's events are contiguous and all published, and
+// kcat (an independent client) reads them all from Kafka, in order, any
+// duplicate identical to its first delivery (I6);
 // and on the payment gateway both instances share (over HTTP, as a real
 // provider), the saga was charged at most once and refunded exactly when
 // charged and compensated (I4).
@@ -136,6 +139,7 @@ func TestCrashMatrix(t *testing.T) {
 				wantStock, wantStatus = 4, domain.SagaCompleted
 			}
 			saga := waitAtRest(t, product, wantStock, wantStatus)
+			checkKafkaTimeline(t, saga, survivor.base)
 
 			e := gateway.Ledger()[saga]
 			if gateway.ChargesApplied() > 1 || (wantStatus == domain.SagaCompleted && (!e.Charged || e.Refunded)) ||
@@ -203,4 +207,70 @@ func waitAtRest(t *testing.T, product string, wantStock int64, wantStatus domain
 	}
 	t.Fatalf("not at rest within 20 s: %s", last)
 	return ""
+}
+
+// checkKafkaTimeline reads the topic with kcat and checks the saga's
+// events are all there, in seq order, every duplicate identical to its
+// first delivery; and that the survivor's consumer sees the same timeline.
+func checkKafkaTimeline(t *testing.T, saga domain.SagaID, survivor string) {
+	t.Helper()
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		t.Fatalf("kcat is needed to read the events independently: %v (scripts/kafka up installs it)", err)
+	}
+	out, err := exec.Command(kcat, "-b", realKafka+",127.0.0.1:19093", "-C", "-t", "flashsale.events",
+		"-o", "beginning", "-e", "-q", "-f", "%k\t%s\n").Output()
+	if err != nil {
+		t.Fatalf("kcat: %v", err)
+	}
+	first := map[string]string{}
+	var seqs []int
+	for _, line := range strings.Split(string(out), "\n") {
+		key, value, ok := strings.Cut(line, "\t")
+		if !ok || key != string(saga) {
+			continue
+		}
+		var e struct {
+			ID  string `json:"id"`
+			Seq int    `json:"seq"`
+		}
+		if err := json.Unmarshal([]byte(value), &e); err != nil {
+			t.Fatalf("undecodable event %q: %v", value, err)
+		}
+		if prev, dup := first[e.ID]; dup {
+			if prev != value {
+				t.Fatalf("I6: duplicate of %s differs:\n%s\n%s", e.ID, prev, value)
+			}
+			continue
+		}
+		first[e.ID] = value
+		seqs = append(seqs, e.Seq)
+	}
+	if len(seqs) < 4 {
+		t.Fatalf("I6: kcat read %d events of saga %s", len(seqs), saga)
+	}
+	for i, seq := range seqs {
+		if seq != i+1 {
+			t.Fatalf("I6: saga %s events in Kafka have seqs %v", saga, seqs)
+		}
+	}
+	// The consumer of the surviving instance sees the same timeline.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get(survivor + "/sagas/" + string(saga) + "/events")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tl struct {
+			Source string
+			Events []domain.Event
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&tl)
+		resp.Body.Close()
+		if tl.Source == "kafka" && len(tl.Events) == len(seqs) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the survivor's Kafka timeline has %d of %d events (source %q)", len(tl.Events), len(seqs), tl.Source)
+		}
+	}
 }

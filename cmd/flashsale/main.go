@@ -149,6 +149,9 @@ func serve(ctx context.Context, cfg Config, logOut io.Writer, ready chan<- strin
 	if w.metrics != nil {
 		opts.Metrics, opts.MetricsHandler = w.metrics, w.metrics.Handler()
 	}
+	if w.timeline != nil {
+		opts.Timeline = w.timeline
+	}
 	h, err := httpapi.New(w.app, w.idem, opts)
 	if err != nil {
 		return err
@@ -171,6 +174,13 @@ func serve(ctx context.Context, cfg Config, logOut io.Writer, ready chan<- strin
 	bgCtx, stopBG := context.WithCancel(context.Background())
 	bgDone := make(chan struct{})
 	go func() { defer close(bgDone); w.app.RunBackground(bgCtx, cfg.Saga.BackgroundInterval) }()
+	if w.timeline != nil {
+		go func() {
+			if err := w.timeline.Run(bgCtx); err != nil {
+				log.Error("kafka timeline consumer stopped", "err", err)
+			}
+		}()
+	}
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -25,16 +25,17 @@ const (
 	realPrimary = "127.0.0.1:3316"
 	realReplica = "127.0.0.1:3317"
 	realDB      = "flashsale_cmd" // this package's own database: adapter tests truncate theirs
+	realKafka   = "127.0.0.1:19092"
 )
 
 // needServices skips (or, with CI=true, fails) when the local Redis and
 // MariaDB that scripts/redis and scripts/mariadb start are not there.
 func needServices(t *testing.T) {
 	t.Helper()
-	for _, addr := range []string{realRedis, realPrimary, realReplica} {
+	for _, addr := range []string{realRedis, realPrimary, realReplica, realKafka} {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
-			msg := fmt.Sprintf("%s not reachable (%v); start it with: scripts/redis up single && scripts/mariadb up", addr, err)
+			msg := fmt.Sprintf("%s not reachable (%v); start it with: make stack-up", addr, err)
 			if os.Getenv("CI") == "true" {
 				t.Fatal("CI=true: " + msg)
 			}
@@ -64,7 +65,7 @@ func realEnv(t *testing.T) []string {
 		"FLASHSALE_MYSQL_PRIMARY_DSNS=" + dsn(realPrimary) + "," + dsn(realReplica),
 		"FLASHSALE_MYSQL_REPLICA_DSNS=" + dsn(realReplica),
 		"FLASHSALE_DEMO_PRODUCTS=false", "FLASHSALE_ADMIN_TOKEN=admin-secret",
-		"FLASHSALE_HTTP_ADDR=127.0.0.1:0", "FLASHSALE_SAGA_STRATEGY=lock",
+		"FLASHSALE_HTTP_ADDR=127.0.0.1:0", "FLASHSALE_SAGA_STRATEGY=lock", "FLASHSALE_ADAPTERS_EVENTS=kafka",
 	}
 }
 

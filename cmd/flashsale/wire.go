@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/flashsale/flashsale/adapters/kafka"
 	"github.com/flashsale/flashsale/adapters/memory"
 	"github.com/flashsale/flashsale/adapters/mysql"
 	"github.com/flashsale/flashsale/adapters/payment"
@@ -25,8 +28,10 @@ type wired struct {
 	app     *app.App
 	idem    ports.IdempotencyStore
 	metrics *prometheus.Metrics // nil when metrics are off
-	pingers []ports.Pinger
-	closers []func() error
+	// timeline is the Kafka timeline consumer, when events go to Kafka.
+	timeline *kafka.Timeline
+	pingers  []ports.Pinger
+	closers  []func() error
 }
 
 // ready is /readyz: every adapter that talks to a server must answer.
@@ -108,9 +113,39 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger) (w wired, err error
 		d.Cache = redis.NewProductCache(client)
 	}
 
-	// Events: the in-memory log until the Kafka adapter lands. A delivery
-	// limit keeps a long-running server's memory bounded.
-	d.Publisher = memory.NewEventLog(memory.WithDeliveryLimit(10_000))
+	// Events: published by the outbox relay.
+	switch cfg.Adapters.Events {
+	case "memory":
+		// A delivery limit keeps a long-running server's memory bounded.
+		d.Publisher = memory.NewEventLog(memory.WithDeliveryLimit(10_000))
+	case "kafka":
+		k := cfg.Kafka
+		tctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := kafka.EnsureTopic(tctx, k.Brokers, k.Topic, k.Partitions, k.ReplicationFactor)
+		cancel()
+		if err != nil {
+			return w, fmt.Errorf("kafka topic %s: %w", k.Topic, err)
+		}
+		pub, err := kafka.NewPublisher(kafka.Options{Brokers: k.Brokers, Topic: k.Topic, WriteTimeout: k.WriteTimeout,
+			ClientID: cfg.Saga.InstanceID, Logger: log})
+		if err != nil {
+			return w, fmt.Errorf("kafka: %w", err)
+		}
+		w.closers = append(w.closers, pub.Close)
+		w.pingers = append(w.pingers, pub)
+		d.Publisher = pub
+		if k.Timeline {
+			// Its own consumer group, from the beginning of the topic: each
+			// instance keeps every saga's timeline (see docs/events.md).
+			tl, err := kafka.NewTimeline(kafka.TimelineOptions{Brokers: k.Brokers, Topic: k.Topic,
+				GroupID: "flashsale-timeline-" + cfg.Saga.InstanceID, StartOffset: kafkago.FirstOffset, Logger: log})
+			if err != nil {
+				return w, fmt.Errorf("kafka timeline: %w", err)
+			}
+			w.closers = append(w.closers, tl.Close)
+			w.timeline = tl
+		}
+	}
 
 	switch cfg.Adapters.Payments {
 	case "simulated":
