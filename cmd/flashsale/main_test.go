@@ -106,18 +106,7 @@ func TestServeDemoAndDrain(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.Payments.Latency = 300 * time.Millisecond // keeps a purchase in flight during shutdown
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan string, 1)
-	served := make(chan error, 1)
-	go func() { served <- serve(ctx, cfg, io.Discard, ready) }()
-	var base string
-	select {
-	case addr := <-ready:
-		base = "http://" + addr
-	case err := <-served:
-		t.Fatalf("serve: %v", err)
-	}
+	base, stop := startServe(t, cfg, io.Discard)
 
 	var list struct {
 		Products []struct {
@@ -152,7 +141,8 @@ func TestServeDemoAndDrain(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond) // gentle: the per-client rate limit is on
 	}
-	cancel()
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- stop() }() // SIGTERM while the purchase is in flight
 
 	resp := <-inFlight
 	if resp == nil {
@@ -169,7 +159,7 @@ func TestServeDemoAndDrain(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated || order.Status != "CONFIRMED" {
 		t.Fatalf("in-flight purchase during shutdown: %d %+v", resp.StatusCode, order)
 	}
-	if err := <-served; err != nil {
+	if err := <-shutdown; err != nil {
 		t.Fatalf("serve returned %v after a clean shutdown", err)
 	}
 }
@@ -266,17 +256,7 @@ func TestServeMetricsAndLogs(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	logs := &lockedBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	served := make(chan error, 1)
-	go func() { served <- serve(ctx, cfg, logs, ready) }()
-	defer func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Error(err)
-		}
-	}()
-	base := "http://" + <-ready
+	base, _ := startServe(t, cfg, logs)
 
 	req, _ := http.NewRequest(http.MethodPost, base+"/purchase", strings.NewReader(`{"productId":"124","qty":1}`))
 	req.Header.Set("Content-Type", "application/json")
@@ -324,4 +304,34 @@ func TestServeMetricsAndLogs(t *testing.T) {
 	if !found {
 		t.Fatalf("no purchase log line in:\n%s", strings.Join(logs.lines(), "\n"))
 	}
+}
+
+// startServe runs serve with cfg in the background, as `flashsale serve`
+// would run, and returns its base URL and stop, which shuts it down as
+// SIGTERM does and returns serve's result. The test's cleanup stops it too.
+func startServe(t *testing.T, cfg Config, logs io.Writer) (base string, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, cfg, logs, ready) }()
+	select {
+	case addr := <-ready:
+		base = "http://" + addr
+	case err := <-served:
+		cancel()
+		t.Fatalf("serve: %v", err)
+	}
+	var once sync.Once
+	var result error
+	stop = func() error {
+		once.Do(func() { cancel(); result = <-served })
+		return result
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return base, stop
 }

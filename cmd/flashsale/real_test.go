@@ -92,17 +92,7 @@ func TestServeOnRedisAndMySQL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	served := make(chan error, 1)
-	go func() { served <- serve(ctx, cfg, io.Discard, ready) }()
-	var base string
-	select {
-	case addr := <-ready:
-		base = "http://" + addr
-	case err := <-served:
-		t.Fatalf("serve: %v", err)
-	}
+	base, stop := startServe(t, cfg, io.Discard)
 	product := fmt.Sprintf("real-%d", time.Now().UnixNano())
 
 	post := func(path, body string, header map[string]string) (*http.Response, []byte) {
@@ -146,8 +136,7 @@ func TestServeOnRedisAndMySQL(t *testing.T) {
 	if r, err := http.Get(base + "/readyz"); err != nil || r.StatusCode != http.StatusOK {
 		t.Fatalf("readyz: %v %v", r, err)
 	}
-	cancel()
-	if err := <-served; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("serve: %v", err)
 	}
 
