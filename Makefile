@@ -3,8 +3,10 @@
 #   make test       everything CI runs: lint, then scripts/test (starts Redis and
 #                   MariaDB if needed, every test with -race, short fuzz runs)
 #   make test-race  the tests alone, with the race detector (start the stack first)
-#   make stack-up   Redis (standalone + Cluster), MariaDB (primary + replica), Kafka dev broker on 127.0.0.1
-#   make stack-down stop them
+#   make stack-up   the whole stack on 127.0.0.1: nginx (TLS, 8443) in front of two instances,
+#                   Redis (standalone + Cluster), MariaDB (primary + replica), Kafka dev broker, paysim
+#   make stack-down stop it
+#   make e2e        the end-to-end suite against the running stack
 #   make lint       gofmt check, go vet, staticcheck when installed
 #   make sim        1000 seeded simulation runs per strategy, every fault on
 #   make fuzz       the fuzz targets, 5 minutes each (make test runs them 10 s each)
@@ -15,7 +17,7 @@ GO      ?= go
 BIN     ?= bin/flashsale
 GOFILES  = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
 
-.PHONY: build run test test-race test-short fuzz-short fuzz lint fmt sim bench stack-up stack-down clean
+.PHONY: build run test test-race test-short fuzz-short fuzz lint fmt sim bench stack-up stack-down e2e clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/flashsale
@@ -27,14 +29,14 @@ test: lint
 	scripts/test
 
 stack-up:
-	scripts/redis up all
-	scripts/mariadb up
-	scripts/kafka up
+	scripts/stack up
 
 stack-down:
-	scripts/redis down all
-	scripts/mariadb down
-	scripts/kafka down
+	scripts/stack down --all
+
+# The end-to-end suite against a running stack (make stack-up).
+e2e:
+	FLASHSALE_E2E=1 $(GO) test -count=1 -v ./e2e/
 
 test-race:
 	$(GO) test -race -count=1 ./...
