@@ -29,10 +29,11 @@ func (db *DB) Product(ctx context.Context, id domain.ProductID) (domain.Product,
 		switch {
 		case err == nil && row.Version.Int64 >= floor:
 			return row.product(), nil
-		case errors.Is(err, gorm.ErrRecordNotFound) && floor == 0:
-			return domain.Product{}, fmt.Errorf("product %s: %w", id, domain.ErrProductNotFound)
 		case err == nil || errors.Is(err, gorm.ErrRecordNotFound):
-			// behind this process's own write: ask the primary
+			// Behind this process's own write, or a miss: the product may
+			// have been created a moment ago by another instance and not be
+			// replicated yet, so a miss is confirmed on the primary before it
+			// becomes a 404. Misses are rare; the extra read is cheap.
 		case ctx.Err() != nil:
 			return domain.Product{}, fmt.Errorf("product %s: %w", id, db.translate(ctx, err))
 		default:
