@@ -10,14 +10,15 @@
 #   make lint       gofmt check, go vet, staticcheck when installed
 #   make sim        1000 seeded simulation runs per strategy, every fault on
 #   make fuzz       the fuzz targets, 5 minutes each (make test runs them 10 s each)
-#   make bench      the go test benchmarks (simulated sagas per second, ...)
+#   make bench      flashsale bench on the stack per lock strategy, and in process; report in .stack/bench
+#   make bench-go   the go test benchmarks (simulated sagas/s, reserve script, order insert, saga)
 #   make build      bin/flashsale
 
 GO      ?= go
 BIN     ?= bin/flashsale
 GOFILES  = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
 
-.PHONY: build run test test-race test-short fuzz-short fuzz lint fmt sim bench stack-up stack-down e2e clean
+.PHONY: build run test test-race test-short fuzz-short fuzz lint fmt sim bench bench-go stack-up stack-down e2e clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/flashsale
@@ -70,6 +71,9 @@ sim:
 	$(GO) run ./cmd/flashsale sim --runs 1000 $(ARGS)
 
 bench:
+	scripts/bench
+
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 clean:

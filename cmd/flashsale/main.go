@@ -48,6 +48,7 @@ commands:
   migrate    apply the MySQL schema migrations (adapters.store: mysql)
   reconcile  compare the inventory gate with the durable stock; --fix rebuilds the gate
   sim        run the deterministic simulation (flashsale sim --help)
+  bench      load-test the API per lock strategy, with ceilings and a report (flashsale bench --help)
 
 flags:
   --config FILE   a YAML configuration file (see configs/flashsale.yaml);
@@ -64,6 +65,9 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	cmd, args := args[0], args[1:]
 	if cmd == "sim" {
 		return runSim(args, stdout, stderr)
+	}
+	if cmd == "bench" {
+		return runBench(ctx, args, stdout, stderr)
 	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)

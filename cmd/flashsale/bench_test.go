@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale/bench"
+)
+
+// A short in-process run of every strategy and scenario writes the table,
+// the JSON and the HTML with its charts, and I1 holds.
+func TestBenchInProcess(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, []string{"bench", "--rate", "80", "--duration", "300ms", "--rounds", "2",
+		"--ceiling-duration", "200ms", "--redis", "off", "--mysql", "off", "--settle", "0s", "--out", dir}, nil, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("bench: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	if stderr.Len() != 0 {
+		t.Errorf("stderr is not a terminal, yet got: %q", stderr.String())
+	}
+	for _, want := range []string{"in-process", "optimistic", "I1 (confirmed", ": ok", "bench.html"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, bench.JSONFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if !rep.I1OK || len(rep.Results) != 3*4 || strings.Join(rep.Strategies, ",") != "none,lock,optimistic" {
+		t.Errorf("report: I1 %v, %d results, strategies %v", rep.I1OK, len(rep.Results), rep.Strategies)
+	}
+	for _, r := range rep.Results {
+		if r.Outcomes.Errors != 0 {
+			t.Errorf("%s/%s: errors %v", r.Strategy, r.Scenario, r.Outcomes.ErrorKinds)
+		}
+	}
+	page, err := os.ReadFile(filepath.Join(dir, bench.HTMLFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{bench.TitleThroughput, bench.TitleLatency, bench.TitleOutcomes, bench.TitleCeilings, "echarts.init"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("HTML lacks %q", want)
+		}
+	}
+}
+
+func TestBenchRejectsBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"--rate", "0"},
+		{"--rate", "-5"},
+		{"--duration", "0s"},
+		{"--rounds", "0"},
+		{"--strategy", "pessimistic"},
+		{"--scenarios", "seed,flood"},
+		{"--target", "ftp://x"},
+		{"--target", "https://127.0.0.1:8443"}, // no admin token
+		{"--target", "https://127.0.0.1:8443", "--admin-token", "t", "--strategy", "lock"},
+		{"--target", "https://127.0.0.1:8443", "--admin-token", "t", "--target-strategy", "all"},
+		{"--target", "https://127.0.0.1:8443", "--admin-token", "t", "--cacert", "/nonexistent.pem"},
+		{"--target-strategy", "lock"}, // needs --target
+		{"--admin-token", "t"},
+		{"--out", ""},
+		{"--settle", "-1s"},
+		{"extra"},
+		{"--no-such-flag"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if err := run(context.Background(), append([]string{"bench"}, args...), nil, &stdout, &stderr); err == nil {
+			t.Errorf("bench %v accepted", args)
+		}
+	}
+}
