@@ -61,10 +61,12 @@ func FuzzIdempotencyKey(f *testing.F) {
 				t.Fatalf("5xx for key %q: %s / %s", key, a.Body, b.Body)
 			}
 		}
-		if first == second && a.Code != b.Code {
+		// Without a key two identical requests are two purchases; with one,
+		// the second gets the first's answer.
+		if key != "" && first == second && a.Code != b.Code {
 			t.Fatalf("the same request twice: %d then %d", a.Code, b.Code)
 		}
-		if first == second && a.Code == http.StatusCreated && !bytes.Equal(a.Body.Bytes(), b.Body.Bytes()) {
+		if key != "" && first == second && a.Code == http.StatusCreated && !bytes.Equal(a.Body.Bytes(), b.Body.Bytes()) {
 			t.Fatalf("the same request twice got two orders:\n%s\n%s", a.Body, b.Body)
 		}
 		sagas := 0
@@ -76,7 +78,7 @@ func FuzzIdempotencyKey(f *testing.F) {
 		if sagas > 1 {
 			t.Fatalf("key %q started %d sagas", key, sagas)
 		}
-		if a.Code == http.StatusCreated && b.Code == http.StatusCreated {
+		if key != "" && a.Code == http.StatusCreated && b.Code == http.StatusCreated {
 			var x, y struct{ OrderID domain.OrderID }
 			_ = json.Unmarshal(a.Body.Bytes(), &x)
 			_ = json.Unmarshal(b.Body.Bytes(), &y)
