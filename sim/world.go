@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime/debug"
 	"sort"
@@ -406,11 +405,12 @@ func (w *world) decidePayment(domain.SagaID) payment.Outcome {
 	return payment.Approve
 }
 
-// outcome records a buyer's answer, and retries a keyed buyer told to.
+// outcome records a buyer's answer, classified once by app.Outcome, and
+// retries a keyed buyer told to.
 func (w *world) outcome(b buyer, s *domain.Saga, err error, latency time.Duration) {
-	var ce *app.CompensatedError
-	switch {
-	case err == nil:
+	outcome := app.Outcome(err)
+	switch outcome {
+	case "completed":
 		w.res.Completed++
 		w.res.latencies = append(w.res.latencies, latency)
 		w.acked[s.ID] = true
@@ -420,27 +420,24 @@ func (w *world) outcome(b buyer, s *domain.Saga, err error, latency time.Duratio
 			}
 			w.keyOrders[b.key][s.Order.ID] = true
 		}
-	case errors.As(err, &ce), errors.Is(err, domain.ErrPaymentDeclined):
+	case "compensated":
 		// A decline whose compensation is still pending is final for the
 		// buyer too: recovery finishes undoing it.
 		w.res.Compensated++
-	case errors.Is(err, domain.ErrInsufficientStock):
+	case "insufficient_stock":
 		w.res.Insufficient++
-	case errors.Is(err, domain.ErrLockBusy):
+	case "lock_busy":
 		w.res.LockBusy++
-	case errors.Is(err, domain.ErrContention):
+	case "contention":
 		w.res.Contention++
-	case errors.Is(err, domain.ErrUnavailable), errors.Is(err, domain.ErrRequestInProgress),
-		errors.Is(err, domain.ErrIdempotencyMismatch), errors.Is(err, domain.ErrReservationReleased),
-		errors.Is(err, domain.ErrConflict):
+	case "unavailable", "in_progress", "key_conflict":
 		w.res.Unavailable++
-	default:
-		w.fail("api", "buyer %d got an unexpected error: %v", b.n, err)
+	default: // invalid input, an unknown product, an unclassified error: the buyers never send those
+		w.fail("api", "buyer %d got an unexpected %s: %v", b.n, outcome, err)
 		return
 	}
 	w.res.Sagas++
-	retry := errors.Is(err, domain.ErrLockBusy) || errors.Is(err, domain.ErrContention) ||
-		errors.Is(err, domain.ErrUnavailable) || errors.Is(err, domain.ErrRequestInProgress)
+	retry := outcome == "lock_busy" || outcome == "contention" || outcome == "unavailable" || outcome == "in_progress"
 	if b.key != "" && retry && b.tries < 2 {
 		b.tries++
 		w.spawnBuyer(b)
