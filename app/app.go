@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"log/slog"
 	"reflect"
 	"sort"
@@ -21,8 +22,14 @@ type App struct {
 	log  *slog.Logger
 
 	// reads collapses concurrent cache misses of one product into one
-	// catalog read.
-	reads singleflight.Group
+	// catalog read; levels, concurrent gate reads of one product's level.
+	reads  singleflight.Group
+	levels singleflight.Group
+	near   *nearCache
+	adm    *admission
+	// confirms commits confirms of one product in groups; nil when the
+	// saga store cannot write groups.
+	confirms *confirmGroups
 	// published wakes the relay after a saga's durable write.
 	published chan struct{}
 	hooks     Hooks
@@ -35,6 +42,12 @@ type Hooks struct {
 	// Crash is consulted at every CrashPoint; returning true ends the saga
 	// at once with ErrCrashed, skipping every later step and compensation.
 	Crash func(saga domain.SagaID, at CrashPoint) bool
+	// Await blocks until ch is closed; nil is a plain receive. A purchase
+	// waiting for its confirm group uses it: the simulator makes it yield
+	// to its scheduler instead of blocking it. When it is set the app also
+	// stops collapsing concurrent reads of one product into one
+	// (singleflight), whose waits it could not route through Await.
+	Await func(ctx context.Context, ch <-chan struct{})
 }
 
 // New wires the use cases. It fails fast on a missing dependency or an
@@ -58,7 +71,13 @@ func New(d Deps, cfg Config, hooks Hooks) (*App, error) {
 	if m == nil || isNilInterface(m) {
 		m = noMetrics{}
 	}
-	return &App{d: d, cfg: cfg, gate: g, log: d.Logger, published: make(chan struct{}, 1), hooks: hooks, metrics: m}, nil
+	a := &App{d: d, cfg: cfg, gate: g, log: d.Logger, published: make(chan struct{}, 1), hooks: hooks, metrics: m,
+		near: &nearCache{ttl: cfg.NearCacheTTL},
+		adm:  &admission{limit: int64(cfg.MaxInFlightPerProduct), ttl: cfg.SoldOutTTL}}
+	if w, ok := d.Sagas.(ports.SagaBatchWriter); ok {
+		a.confirms = newConfirmGroups(w, cfg.MaxConfirmGroup, hooks)
+	}
+	return a, nil
 }
 
 // Config returns the effective configuration.

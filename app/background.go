@@ -99,6 +99,7 @@ func (a *App) abortAndRelease(ctx context.Context, r domain.Reservation, reason 
 
 func (a *App) settle(ctx context.Context, r domain.Reservation, op func(context.Context, domain.ProductID, domain.SagaID) error) error {
 	err := a.step(ctx, func(ctx context.Context) error { return op(ctx, r.ProductID, r.SagaID) })
+	a.stockReturned(r.ProductID) // a release gives stock back; a confirm changes nothing buyers see
 	if errors.Is(err, domain.ErrReservationReleased) || errors.Is(err, domain.ErrReservationConfirmed) {
 		// Someone else settled it between our listing and now; the state
 		// it is in was decided from the same durable saga, so it is right.

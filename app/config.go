@@ -37,6 +37,24 @@ type Config struct {
 	CacheTTL time.Duration
 	// BatchSize bounds each round of the reaper, recovery and relay.
 	BatchSize int
+	// MaxInFlightPerProduct bounds the purchases of one product running at
+	// once on this instance; past it a purchase is refused at once with
+	// ErrSaturated, before it touches any dependency. Negative: no bound.
+	MaxInFlightPerProduct int
+	// SoldOutTTL is how long a gate's "insufficient stock" answer is reused
+	// from memory for later purchases of the same product asking as much or
+	// more (the sold-out fast path). This instance's own restocks and
+	// releases drop it at once; another instance's are seen within it.
+	// Negative: off.
+	SoldOutTTL time.Duration
+	// NearCacheTTL is how long product details and the gate's available
+	// count are served from this process's memory in front of the cache
+	// and the gate. It bounds how stale a read's available count (which
+	// says its age) and a purchase's price can be. Negative: off.
+	NearCacheTTL time.Duration
+	// MaxConfirmGroup bounds how many confirms of one product are committed
+	// in one durable write (when the store can write groups).
+	MaxConfirmGroup int
 }
 
 // DefaultConfig returns the defaults.
@@ -53,6 +71,11 @@ func DefaultConfig() Config {
 		OptimisticRetries: 16,
 		CacheTTL:          300 * time.Second,
 		BatchSize:         100,
+
+		MaxInFlightPerProduct: 256,
+		SoldOutTTL:            time.Second,
+		NearCacheTTL:          500 * time.Millisecond,
+		MaxConfirmGroup:       256,
 	}
 }
 
@@ -69,6 +92,10 @@ func (c Config) withDefaults() Config {
 	c.OptimisticRetries = cmp.Or(c.OptimisticRetries, d.OptimisticRetries)
 	c.CacheTTL = cmp.Or(c.CacheTTL, d.CacheTTL)
 	c.BatchSize = cmp.Or(c.BatchSize, d.BatchSize)
+	c.MaxInFlightPerProduct = cmp.Or(c.MaxInFlightPerProduct, d.MaxInFlightPerProduct)
+	c.SoldOutTTL = cmp.Or(c.SoldOutTTL, d.SoldOutTTL)
+	c.NearCacheTTL = cmp.Or(c.NearCacheTTL, d.NearCacheTTL)
+	c.MaxConfirmGroup = cmp.Or(c.MaxConfirmGroup, d.MaxConfirmGroup)
 	return c
 }
 
@@ -88,6 +115,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxQtyPerOrder <= 0 || c.MaxQtyPerOrder > 1_000_000 {
 		errs = append(errs, fmt.Errorf("max qty per order must be between 1 and 1000000, got %d", c.MaxQtyPerOrder))
+	}
+	if c.MaxConfirmGroup <= 0 {
+		errs = append(errs, fmt.Errorf("max confirm group must be positive, got %d", c.MaxConfirmGroup))
 	}
 	if c.OptimisticRetries < 0 || c.BatchSize <= 0 {
 		errs = append(errs, errors.New("optimistic retries must be >= 0 and batch size > 0"))

@@ -10,6 +10,12 @@ import (
 	"github.com/flashsale/flashsale/ports"
 )
 
+// Outcomes answered from memory, before a saga starts.
+const (
+	OutcomeInsufficientStock = "insufficient_stock"
+	OutcomeSaturated         = "saturated"
+)
+
 // Outcome names how a purchase ended, for its log line and its metric.
 func Outcome(err error) string {
 	var ce *CompensatedError
@@ -25,7 +31,9 @@ func Outcome(err error) string {
 	case errors.Is(err, domain.ErrProductNotFound):
 		return "product_not_found"
 	case errors.Is(err, domain.ErrInsufficientStock):
-		return "insufficient_stock"
+		return OutcomeInsufficientStock
+	case errors.Is(err, domain.ErrSaturated):
+		return OutcomeSaturated
 	case errors.Is(err, domain.ErrLockBusy):
 		return "lock_busy"
 	case errors.Is(err, domain.ErrContention), errors.Is(err, domain.ErrConflict):

@@ -4,45 +4,90 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/flashsale/flashsale/domain"
 	"github.com/flashsale/flashsale/ports"
 )
 
 // ProductView is a product as a buyer sees it: its details (possibly served
-// from the cache, so up to the cache TTL old) and the live quantity the
-// inventory gate can still reserve.
+// from the caches, so up to the cache TTL old), and its stock and the
+// quantity the inventory gate can still reserve, both read from the gate
+// at AvailableAsOf (live, or at most Config.NearCacheTTL old). Stock is the
+// gate's, not the cached details': a sale shows in both at once.
 type ProductView struct {
 	domain.Product
-	Available int64 `json:"available"`
+	Available     int64     `json:"available"`
+	AvailableAsOf time.Time `json:"availableAsOf"`
 }
 
-// Product returns a product's details, cache-aside: a hit is served from the
-// cache; concurrent misses of one product collapse into one catalog read,
-// which fills the cache. A cache outage degrades to catalog reads.
-func (a *App) Product(ctx context.Context, id domain.ProductID) (ProductView, error) {
+// ReadOptions tune one product read.
+type ReadOptions struct {
+	// Fresh skips this process's near cache: the details come from the
+	// product cache (or the catalog) and the available count from the gate,
+	// as an HTTP client's "Cache-Control: no-cache" asks.
+	Fresh bool
+}
+
+// Product returns a product's details, cache-aside: from the near cache,
+// else the product cache; concurrent misses of one product collapse into one
+// catalog read, which fills both. A cache outage degrades to catalog reads.
+// The available count comes from the near cache or the gate.
+func (a *App) Product(ctx context.Context, id domain.ProductID, opts ReadOptions) (ProductView, error) {
 	if err := id.Validate(); err != nil {
 		return ProductView{}, err
 	}
-	p, err := a.productDetails(ctx, id)
+	p, err := a.productDetails(ctx, id, opts.Fresh)
 	if err != nil {
 		return ProductView{}, err
 	}
-	lctx, cancel := context.WithTimeout(ctx, a.cfg.StepTimeout)
-	defer cancel()
-	level, err := a.d.Inventory.Level(lctx, id)
+	now := a.now()
+	if !opts.Fresh {
+		if e, ok := a.near.level(id, now); ok {
+			return viewOf(p, e), nil
+		}
+	}
+	v, err := a.collapse(&a.levels, string(id), func() (any, error) {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.StepTimeout)
+		defer cancel()
+		at := a.now()
+		level, err := a.d.Inventory.Level(lctx, id)
+		if err != nil {
+			return nil, err
+		}
+		a.near.putLevel(level, at)
+		return nearEntry[domain.StockLevel]{v: level, at: at}, nil
+	})
 	switch {
 	case errors.Is(err, domain.ErrProductNotFound):
 		// Known to the catalog but not yet loaded into the gate: nothing
 		// can be reserved until it is.
-		return ProductView{Product: p}, nil
+		return ProductView{Product: p, AvailableAsOf: now}, nil
 	case err != nil:
 		return ProductView{}, fmt.Errorf("product %s level: %w", id, err)
 	}
-	return ProductView{Product: p, Available: max(level.Available(), 0)}, nil
+	return viewOf(p, v.(nearEntry[domain.StockLevel])), nil
 }
 
-func (a *App) productDetails(ctx context.Context, id domain.ProductID) (domain.Product, error) {
+func viewOf(p domain.Product, e nearEntry[domain.StockLevel]) ProductView {
+	p.Stock = e.v.Stock
+	return ProductView{Product: p, Available: max(e.v.Available(), 0), AvailableAsOf: e.at}
+}
+
+// productDetails reads a product's details through the near cache (unless
+// fresh), the product cache and the catalog, filling the caches on a miss.
+// The purchase saga reads its price this way: a purchase of a cached
+// product reads no database.
+func (a *App) productDetails(ctx context.Context, id domain.ProductID, fresh bool) (domain.Product, error) {
+	if !fresh {
+		if p, ok := a.near.product(id, a.now()); ok {
+			a.metrics.Add(ports.CounterNearCacheHit, 1)
+			return p, nil
+		}
+	}
+	at := a.now()
 	cctx, cancel := context.WithTimeout(ctx, a.cfg.StepTimeout)
 	p, hit, err := a.d.Cache.Get(cctx, id)
 	cancel()
@@ -51,10 +96,11 @@ func (a *App) productDetails(ctx context.Context, id domain.ProductID) (domain.P
 	}
 	if hit && err == nil {
 		a.metrics.Add(ports.CounterCacheHit, 1)
+		a.near.putProduct(p, at)
 		return p, nil
 	}
 	a.metrics.Add(ports.CounterCacheMiss, 1)
-	v, err, _ := a.reads.Do(string(id), func() (any, error) {
+	v, err := a.collapse(&a.reads, string(id), func() (any, error) {
 		// Detached from the first caller's context: its cancellation must
 		// not fail the other callers waiting on the same read.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.StepTimeout)
@@ -66,6 +112,7 @@ func (a *App) productDetails(ctx context.Context, id domain.ProductID) (domain.P
 		if err := a.d.Cache.Set(rctx, p, a.cfg.CacheTTL); err != nil {
 			a.log.WarnContext(rctx, "product cache set", "product", id, "err", err)
 		}
+		a.near.putProduct(p, at)
 		return p, nil
 	})
 	if err != nil {
@@ -107,9 +154,13 @@ func (a *App) Supply(ctx context.Context, s domain.Supply) (domain.Product, erro
 	if err := loader.AddStock(ctx, s.ID, s.AddStock); err != nil {
 		return domain.Product{}, fmt.Errorf("supply %s: load gate: %w", s.ID, err)
 	}
+	a.adm.stockMayHaveReturned(s.ID)
 	if err := a.d.Cache.Delete(ctx, s.ID); err != nil {
 		a.log.WarnContext(ctx, "product cache delete", "product", s.ID, "err", err)
 	}
+	// After the shared cache: a read in between could refill the near cache
+	// from the old cached entry.
+	a.near.forget(s.ID)
 	return p, nil
 }
 
@@ -145,4 +196,15 @@ func (a *App) LoadInventory(ctx context.Context) (int, error) {
 		}
 	}
 	return loaded, nil
+}
+
+// collapse runs fn once for concurrent callers with the same key. Under a
+// simulator (Hooks.Await set) it just runs fn: there every wait must be
+// one the scheduler can see, and nothing runs concurrently anyway.
+func (a *App) collapse(g *singleflight.Group, key string, fn func() (any, error)) (any, error) {
+	if a.hooks.Await != nil {
+		return fn()
+	}
+	v, err, _ := g.Do(key, fn)
+	return v, err
 }

@@ -22,6 +22,7 @@ const (
 	CrashAfterReserve       CrashPoint = "after_reserve"
 	CrashAfterCreateOrder   CrashPoint = "after_create_order"
 	CrashAfterCharge        CrashPoint = "after_charge"
+	CrashInConfirmGroup     CrashPoint = "in_confirm_group"
 	CrashAfterConfirm       CrashPoint = "after_confirm"
 	CrashCompensateBegun    CrashPoint = "compensate_after_begin"
 	CrashCompensateRefunded CrashPoint = "compensate_after_refund"
@@ -30,7 +31,7 @@ const (
 
 // CrashPoints lists every crash point.
 var CrashPoints = []CrashPoint{
-	CrashAfterReserve, CrashAfterCreateOrder, CrashAfterCharge, CrashAfterConfirm,
+	CrashAfterReserve, CrashAfterCreateOrder, CrashAfterCharge, CrashInConfirmGroup, CrashAfterConfirm,
 	CrashCompensateBegun, CrashCompensateRefunded, CrashCompensateReleased,
 }
 
@@ -71,32 +72,73 @@ func SagaIDForKey(key string) domain.SagaID {
 	return domain.SagaID("k-" + hex.EncodeToString(sum[:16]))
 }
 
-// Purchase runs the purchase saga in the seed's order: reserve, create the
+// Receipt is a purchase's answer: its COMPLETED saga, and whether the
+// answer (that saga, or the error of a saga that compensated) is a replay
+// of an earlier request's with the same Idempotency-Key.
+type Receipt struct {
+	Saga     *domain.Saga
+	Replayed bool
+}
+
+// Purchase is Buy for callers that need only the saga.
+func (a *App) Purchase(ctx context.Context, req domain.PurchaseRequest, idempotencyKey string) (*domain.Saga, error) {
+	r, err := a.Buy(ctx, req, idempotencyKey)
+	return r.Saga, err
+}
+
+// Buy runs the purchase saga in the seed's order: reserve, create the
 // order, charge, confirm. On any failure after the reservation the steps
 // already done are compensated in reverse order (refund, cancel the order,
-// release the reservation) before Purchase returns.
+// release the reservation) before Buy returns.
 //
-// idempotencyKey may be empty. With a key, the saga ID is derived from it,
-// and a purchase whose saga already exists answers from that saga: the
-// confirmed order again, its compensation, or domain.ErrRequestInProgress.
+// idempotencyKey may be empty. With a key, the saga ID is derived from it
+// and the saga record is the key's record: its claim is the saga's first
+// commit (saga IDs are unique), its answer is the saga's state, and a
+// request whose saga already exists answers from it (Receipt.Replayed): the
+// confirmed order again, its compensation, domain.ErrIdempotencyMismatch for
+// another product or quantity, or domain.ErrRequestInProgress. Answers
+// given before a saga exists (invalid input, unknown product, insufficient
+// stock, saturation) are not records: like Stripe's, a request refused
+// before it began executing may be sent again with the same key. (The gate
+// remembers a refused reservation for its retention, so a refused key
+// asking again is refused again while that lasts.)
+//
+// Before any dependency is touched, two answers come from memory: a
+// product whose gate recently said it cannot cover this quantity is
+// answered domain.ErrInsufficientStock (the sold-out fast path; see
+// Config.SoldOutTTL), and a product with Config.MaxInFlightPerProduct
+// purchases already running here is answered domain.ErrSaturated.
 //
 // It returns the COMPLETED saga, or an error: domain.ErrInvalidInput,
 // domain.ErrProductNotFound, domain.ErrInsufficientStock,
-// domain.ErrLockBusy, domain.ErrContention, domain.ErrIdempotencyMismatch,
-// a *CompensatedError (wrapping domain.ErrPaymentDeclined, for one), or an
+// domain.ErrSaturated, domain.ErrLockBusy, domain.ErrContention,
+// domain.ErrIdempotencyMismatch, domain.ErrRequestInProgress, a
+// *CompensatedError (wrapping domain.ErrPaymentDeclined, for one), or an
 // error wrapping domain.ErrUnavailable when a dependency failed and the
 // saga was left for recovery to finish.
-func (a *App) Purchase(ctx context.Context, req domain.PurchaseRequest, idempotencyKey string) (*domain.Saga, error) {
+func (a *App) Buy(ctx context.Context, req domain.PurchaseRequest, idempotencyKey string) (Receipt, error) {
 	if err := req.Validate(a.cfg.MaxQtyPerOrder); err != nil {
-		return nil, err
+		return Receipt{}, err
 	}
 	id := domain.SagaID(a.d.IDs.NewID())
 	if idempotencyKey != "" {
 		id = SagaIDForKey(idempotencyKey)
 	}
+	if a.adm.soldOutFor(req.ProductID, req.Qty, a.now()) && !a.mayHaveReserved(ctx, req.ProductID, id, idempotencyKey != "") {
+		a.metrics.Add(ports.CounterSoldOutFromMemory, 1)
+		a.metrics.PurchaseEnded(string(a.cfg.Strategy), OutcomeInsufficientStock, 0)
+		return Receipt{}, fmt.Errorf("purchase %s: sold out: %w", req.ProductID, domain.ErrInsufficientStock)
+	}
+	if !a.adm.enter(req.ProductID) {
+		a.metrics.Add(ports.CounterSaturated, 1)
+		a.metrics.PurchaseEnded(string(a.cfg.Strategy), OutcomeSaturated, 0)
+		return Receipt{}, fmt.Errorf("purchase %s: %w", req.ProductID, domain.ErrSaturated)
+	}
+	defer a.adm.exit(req.ProductID)
+
 	ctx = WithLogAttrs(ctx, slog.String("saga_id", string(id)))
 	start := a.now()
-	s, err := a.purchase(ctx, id, req, idempotencyKey != "")
+	r, err := a.purchase(ctx, id, req)
 	outcome := Outcome(err)
 	a.metrics.PurchaseEnded(string(a.cfg.Strategy), outcome, a.now().Sub(start))
 	if outcome == "lock_busy" {
@@ -108,66 +150,84 @@ func (a *App) Purchase(ctx context.Context, req domain.PurchaseRequest, idempote
 	}
 	attrs := []slog.Attr{slog.String("outcome", outcome), slog.Duration("duration", a.now().Sub(start)),
 		slog.String("product", string(req.ProductID)), slog.Int64("qty", req.Qty), slog.String("strategy", string(a.cfg.Strategy))}
-	if s != nil {
-		attrs = append(attrs, slog.String("order_id", string(s.Order.ID)))
+	if r.Saga != nil {
+		attrs = append(attrs, slog.String("order_id", string(r.Saga.Order.ID)), slog.Bool("replayed", r.Replayed))
 	}
 	if err != nil {
 		attrs = append(attrs, slog.String("err", err.Error()))
 	}
 	a.log.LogAttrs(ctx, level, "purchase", attrs...)
-	return s, err
+	return r, err
 }
 
-func (a *App) purchase(ctx context.Context, id domain.SagaID, req domain.PurchaseRequest, keyed bool) (*domain.Saga, error) {
-	if keyed {
-		if s, err := a.existing(ctx, id, req); !errors.Is(err, domain.ErrSagaNotFound) {
-			return s, err
-		}
+// mayHaveReserved reports whether saga could already hold or have held a
+// reservation of product, so that its answer must come from the saga and
+// not from the sold-out fast path. A fresh saga ID (no key) never has; a
+// key's saga is looked up in the gate when it can tell, and otherwise
+// assumed to have.
+func (a *App) mayHaveReserved(ctx context.Context, product domain.ProductID, saga domain.SagaID, keyed bool) bool {
+	if !keyed {
+		return false
 	}
+	lookup, ok := a.d.Inventory.(ports.ReservationLookup)
+	if !ok {
+		return true
+	}
+	var has bool
+	err := a.step(ctx, func(ctx context.Context) error {
+		var err error
+		has, err = lookup.HasReservation(ctx, product, saga)
+		return err
+	})
+	return err != nil || has
+}
+
+func (a *App) purchase(ctx context.Context, id domain.SagaID, req domain.PurchaseRequest) (Receipt, error) {
 	// The saga runs to its end even if the client goes away: stopping
 	// half-way would leave work for recovery for no reason.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.SagaTimeout)
 	defer cancel()
 
-	pctx, pcancel := context.WithTimeout(ctx, a.cfg.StepTimeout)
-	product, err := a.d.Catalog.Product(pctx, req.ProductID)
-	pcancel()
+	// The price, from the near cache or the product cache: a purchase of a
+	// cached product reads no database. The saga records the amount it
+	// charges (ARCHITECTURE.md, "Prices").
+	product, err := a.productDetails(ctx, req.ProductID, false)
 	if err != nil {
-		return nil, fmt.Errorf("purchase: %w", err)
+		return Receipt{}, fmt.Errorf("purchase: %w", err)
 	}
 	if product.PriceMinor > 0 && req.Qty > math.MaxInt64/product.PriceMinor {
-		return nil, domain.Invalid("qty", "order amount overflows")
+		return Receipt{}, domain.Invalid("qty", "order amount overflows")
 	}
 
 	exit, err := a.gate.enter(ctx, req.ProductID)
 	if err != nil {
-		return nil, err
+		return Receipt{}, err
 	}
-	s, err := a.run(ctx, id, product, req)
+	r, err := a.run(ctx, id, product, req)
 	if !errors.Is(err, ErrCrashed) {
 		exit() // a crashed process releases nothing: its lock runs out its TTL
 	}
-	return s, err
+	return r, err
 }
 
 // existing answers a repeated idempotent purchase from its saga.
-func (a *App) existing(ctx context.Context, id domain.SagaID, req domain.PurchaseRequest) (*domain.Saga, error) {
+func (a *App) existing(ctx context.Context, id domain.SagaID, req domain.PurchaseRequest) (Receipt, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.StepTimeout)
 	defer cancel()
 	s, err := a.d.Sagas.Saga(ctx, id)
 	if err != nil {
-		return nil, err
+		return Receipt{}, err
 	}
 	if s.ProductID != req.ProductID || s.Qty != req.Qty {
-		return nil, domain.ErrIdempotencyMismatch
+		return Receipt{}, domain.ErrIdempotencyMismatch
 	}
 	switch s.Status {
 	case domain.SagaCompleted:
-		return s, nil
+		return Receipt{Saga: s, Replayed: true}, nil
 	case domain.SagaCompensated:
-		return nil, &CompensatedError{Saga: s, Cause: causeOf(s.Reason)}
+		return Receipt{Replayed: true}, &CompensatedError{Saga: s, Cause: causeOf(s.Reason)}
 	}
-	return nil, domain.ErrRequestInProgress
+	return Receipt{}, domain.ErrRequestInProgress
 }
 
 // causeOf is the error a compensated saga answers with again.
@@ -178,29 +238,33 @@ func causeOf(reason string) error {
 	return errors.New(reason)
 }
 
-func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product, req domain.PurchaseRequest) (*domain.Saga, error) {
+func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product, req domain.PurchaseRequest) (Receipt, error) {
 	startedAt := a.now()
 	res := domain.Reservation{SagaID: id, ProductID: req.ProductID, Qty: req.Qty, Deadline: startedAt.Add(a.cfg.ReservationTTL)}
 
 	// Step 1: reserve.
 	if err := a.timed(ctx, "reserve", func(ctx context.Context) error { return a.gate.reserve(ctx, res) }); err != nil {
+		if errors.Is(err, domain.ErrInsufficientStock) {
+			a.noteShort(ctx, req)
+		}
 		if errors.Is(err, domain.ErrReservationReleased) {
 			// A saga with this ID (an earlier request with the same key)
 			// reserved and was undone: its record is the answer.
-			if s, xerr := a.existing(ctx, id, req); !errors.Is(xerr, domain.ErrSagaNotFound) {
-				return s, xerr
+			if r, xerr := a.existing(ctx, id, req); !errors.Is(xerr, domain.ErrSagaNotFound) {
+				return r, xerr
 			}
-			return nil, fmt.Errorf("reserve: %w", err)
+			return Receipt{}, fmt.Errorf("reserve: %w", err)
 		}
 		if errors.Is(err, domain.ErrUnavailable) {
 			// The reserve may have applied before the error (a timeout):
 			// give it back now rather than at its deadline.
 			a.abortUncommitted(ctx, res)
 		}
-		return nil, fmt.Errorf("reserve: %w", err)
+		return Receipt{}, fmt.Errorf("reserve: %w", err)
 	}
+	a.near.forgetLevel(req.ProductID)
 	if a.crash(id, CrashAfterReserve) {
-		return nil, ErrCrashed
+		return Receipt{}, ErrCrashed
 	}
 
 	// Step 2: create the order. This is the saga's first commit, carrying
@@ -214,7 +278,7 @@ func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product,
 	})
 	if err != nil {
 		a.abortUncommitted(ctx, res)
-		return nil, fmt.Errorf("create order: %w", err)
+		return Receipt{}, fmt.Errorf("create order: %w", err)
 	}
 	ctx = WithLogAttrs(ctx, slog.String("order_id", string(s.Order.ID)))
 	err = a.timed(ctx, "create_order", func(ctx context.Context) error { return a.d.Sagas.Create(ctx, s) })
@@ -229,11 +293,11 @@ func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product,
 		// compensates it after its lease; if not, the reaper aborts it at
 		// the reservation's deadline. Releasing here could release the
 		// reservation of a committed saga, so do neither.
-		return nil, fmt.Errorf("create order: %w", err)
+		return Receipt{}, fmt.Errorf("create order: %w", err)
 	}
 	a.notifyRelay()
 	if a.crash(id, CrashAfterCreateOrder) {
-		return nil, ErrCrashed
+		return Receipt{}, ErrCrashed
 	}
 
 	// Step 3: charge.
@@ -242,34 +306,33 @@ func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product,
 		if errors.Is(err, domain.ErrPaymentDeclined) {
 			reason = ReasonPaymentDeclined
 		}
-		return nil, a.abandon(ctx, id, reason, fmt.Errorf("charge: %w", err))
+		return Receipt{}, a.abandon(ctx, id, reason, fmt.Errorf("charge: %w", err))
 	}
 	if a.crash(id, CrashAfterCharge) {
-		return nil, ErrCrashed
+		return Receipt{}, ErrCrashed
 	}
 
 	// Step 4: confirm: the order CONFIRMED and the durable stock down, in
-	// one version-checked write (the point of no return).
-	var done *domain.Saga
-	err = a.timed(ctx, "confirm", func(ctx context.Context) error {
-		var err error
-		done, err = a.d.Sagas.Update(ctx, id, func(s *domain.Saga) error { return s.Complete(a.now()) })
-		return err
-	})
+	// one version-checked write (the point of no return), grouped with
+	// other confirms of the product when the store can.
+	s.Version = 1 // as Create stored it (ports.SagaStore)
+	done, err := a.confirm(ctx, s)
 	switch {
+	case errors.Is(err, ErrCrashed):
+		return Receipt{}, err
 	case errors.Is(err, domain.ErrInsufficientStock):
-		return nil, a.abandon(ctx, id, ReasonStockShortAtCommit, fmt.Errorf("confirm: %w", err))
+		return Receipt{}, a.abandon(ctx, id, ReasonStockShortAtCommit, fmt.Errorf("confirm: %w", err))
 	case errors.Is(err, domain.ErrInvalidTransition):
 		// A recoverer took the saga over (we outlived our lease) and is
 		// compensating it.
-		return nil, fmt.Errorf("confirm: saga taken over by recovery: %w", domain.ErrUnavailable)
+		return Receipt{}, fmt.Errorf("confirm: saga taken over by recovery: %w", domain.ErrUnavailable)
 	case err != nil:
 		// Unknown outcome: the write may have landed. Recovery settles it.
-		return nil, fmt.Errorf("confirm: %w", err)
+		return Receipt{}, fmt.Errorf("confirm: %w", err)
 	}
 	a.notifyRelay()
 	if a.crash(id, CrashAfterConfirm) {
-		return nil, ErrCrashed
+		return Receipt{}, ErrCrashed
 	}
 
 	// The sale is durable; now let the gate forget the reservation. If this
@@ -280,7 +343,71 @@ func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product,
 	}); err != nil {
 		a.log.ErrorContext(ctx, "confirm reservation after commit; the reaper will retry", "err", err)
 	}
-	return done, nil
+	return Receipt{Saga: done}, nil
+}
+
+// confirm completes the created saga s: in a group of the product's
+// confirms when the store can write groups, else (and when its group was
+// refused as a whole) alone, by a version-checked Update.
+func (a *App) confirm(ctx context.Context, s *domain.Saga) (*domain.Saga, error) {
+	if a.confirms != nil {
+		next := s.Clone()
+		if err := next.Complete(a.now()); err != nil {
+			return nil, err
+		}
+		start := a.now()
+		done, err := a.confirms.confirm(ctx, s, next, func(ctx context.Context, changes []ports.SagaChange) ([]*domain.Saga, error) {
+			a.metrics.Add(ports.CounterConfirmGroups, 1)
+			a.metrics.Add(ports.CounterConfirmsGrouped, len(changes))
+			var out []*domain.Saga
+			err := a.timed(ctx, "confirm_group", func(ctx context.Context) error {
+				var err error
+				out, err = a.confirms.w.WriteAll(ctx, changes)
+				return err
+			})
+			return out, err
+		})
+		a.metrics.StepDone("confirm", a.now().Sub(start), err)
+		if !errors.Is(err, domain.ErrConflict) && !errors.Is(err, domain.ErrInsufficientStock) {
+			return done, err
+		}
+		// Refused as a whole: a member's saga moved (a recoverer took it
+		// over) or the stock cannot cover every member. Each finds out
+		// alone which it is.
+	}
+	var done *domain.Saga
+	err := a.timed(ctx, "confirm", func(ctx context.Context) error {
+		var err error
+		done, err = a.d.Sagas.Update(ctx, s.ID, func(s *domain.Saga) error { return s.Complete(a.now()) })
+		return err
+	})
+	return done, err
+}
+
+// noteShort is told the gate refused req for insufficient stock. It arms
+// the sold-out fast path after checking the gate's level: a remembered
+// refusal replayed to a retried key says nothing about the stock now, and
+// must not turn other buyers away.
+func (a *App) noteShort(ctx context.Context, req domain.PurchaseRequest) {
+	at := a.now()
+	var level domain.StockLevel
+	if err := a.step(ctx, func(ctx context.Context) error {
+		var err error
+		level, err = a.d.Inventory.Level(ctx, req.ProductID)
+		return err
+	}); err != nil {
+		return
+	}
+	if avail := level.Available(); avail < req.Qty {
+		a.adm.markSoldOut(req.ProductID, max(avail, 0)+1, at)
+	}
+}
+
+// stockReturned is told this instance gave stock of product back to the
+// gate (a released reservation): what memory says about it is stale.
+func (a *App) stockReturned(product domain.ProductID) {
+	a.adm.stockMayHaveReturned(product)
+	a.near.forgetLevel(product)
 }
 
 // abandon compensates the saga and returns the error to give the caller.
@@ -352,6 +479,7 @@ func (a *App) compensate(ctx context.Context, id domain.SagaID, reason string) (
 		// that never completed: refuse to go on and shout.
 		return nil, fmt.Errorf("release: %w", err)
 	}
+	a.stockReturned(s.ProductID)
 	if a.crash(id, CrashCompensateReleased) {
 		return nil, ErrCrashed
 	}

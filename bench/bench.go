@@ -6,7 +6,9 @@
 // (a bare gin handler, the reserve script alone on Redis, a durable
 // single-row insert on MySQL) and reports each result as numbers and as
 // ratios to those ceilings: a terminal table, a JSON file and an HTML page
-// with charts.
+// with charts. The opt-in crowd scenarios (CrowdScenarios) find where one
+// hot product saturates, what the target does past it (shed answers, not
+// 502s), and what a sold-out purchase and a cached read cost at full speed.
 package bench
 
 import (
@@ -37,10 +39,57 @@ const (
 	ScenarioMix = "mix"
 	// ScenarioReads is GET /products/:id of one (cached) product only.
 	ScenarioReads = "reads"
+	// ScenarioSaturate is purchases of one hot product with ample stock at
+	// rising rates, a step at a time, until it saturates.
+	ScenarioSaturate = "saturate"
+	// ScenarioOverload is purchases of one hot product at 2 and 5 times
+	// its saturating rate, with reads of another product alongside.
+	ScenarioOverload = "overload"
+	// ScenarioSoldOut is purchases of a sold-out product, closed loop at
+	// full speed, without and with an Idempotency-Key.
+	ScenarioSoldOut = "soldout"
+	// ScenarioReadMax is GET /products/:id of one cached product, closed
+	// loop at full speed.
+	ScenarioReadMax = "readmax"
 )
 
-// Scenarios lists the scenarios in the order they run.
+// Scenarios lists the default scenarios, what "all" means, in the order
+// they run.
 var Scenarios = []string{ScenarioSeed, ScenarioHot, ScenarioMix, ScenarioReads}
+
+// CrowdScenarios are the opt-in scenarios of "hot product at crowd speed",
+// in the order they run; they take minutes (saturate up to
+// len(SaturateRates) steps, overload two phases of OverloadDuration), so
+// "all" leaves them out.
+var CrowdScenarios = []string{ScenarioSaturate, ScenarioOverload, ScenarioSoldOut, ScenarioReadMax}
+
+// ParseScenarios parses a comma list of scenario names from Scenarios and
+// CrowdScenarios; "all" is Scenarios, "crowd" CrowdScenarios, and they
+// may be listed with other names ("all,crowd"). The result is in run order.
+func ParseScenarios(s string) ([]string, error) {
+	known := append(slices.Clone(Scenarios), CrowdScenarios...)
+	var want []string
+	for _, v := range strings.Split(s, ",") {
+		switch v = strings.TrimSpace(v); v {
+		case "all":
+			want = append(want, Scenarios...)
+		case "crowd":
+			want = append(want, CrowdScenarios...)
+		default:
+			if !slices.Contains(known, v) {
+				return nil, fmt.Errorf("unknown scenario %q (want %s, all, crowd, or a comma list)", v, strings.Join(known, ", "))
+			}
+			want = append(want, v)
+		}
+	}
+	var out []string
+	for _, k := range known {
+		if slices.Contains(want, k) {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
 
 // Strategies are the lock strategies a target may run.
 var Strategies = []string{"none", "lock", "optimistic"}
@@ -110,6 +159,17 @@ type Options struct {
 	RedisAddr       string
 	MySQLDSN        string
 	CeilingDuration time.Duration
+	// SaturateRates are the saturate scenario's steps (requests/s; nil:
+	// DefaultSaturateRates), each StepDuration long (0: 5 s).
+	SaturateRates []int
+	StepDuration  time.Duration
+	// SaturationRate is the overload scenario's R (0: the saturate
+	// scenario's, run first if it is not in Scenarios). OverloadDuration
+	// is each phase's length (0: 30 s); OverloadReadRate the other
+	// product's reads alongside (0: 200/s; negative: none).
+	SaturationRate   int
+	OverloadDuration time.Duration
+	OverloadReadRate int
 	// Settle is the pause after a scenario's products are created, before
 	// its load (replica lag on the stack; 0 for none).
 	Settle time.Duration
@@ -129,9 +189,32 @@ func (o *Options) validate() error {
 		return errors.New("bench: no scenario")
 	}
 	for _, s := range o.Scenarios {
-		if !slices.Contains(Scenarios, s) {
+		if !slices.Contains(Scenarios, s) && !slices.Contains(CrowdScenarios, s) {
 			return fmt.Errorf("bench: unknown scenario %q", s)
 		}
+	}
+	if len(o.SaturateRates) == 0 {
+		o.SaturateRates = slices.Clone(DefaultSaturateRates)
+	}
+	for _, r := range o.SaturateRates {
+		if r <= 0 {
+			return fmt.Errorf("bench: saturate rate %d is not positive", r)
+		}
+	}
+	if o.StepDuration <= 0 {
+		o.StepDuration = 5 * time.Second
+	}
+	if o.OverloadDuration <= 0 {
+		o.OverloadDuration = 30 * time.Second
+	}
+	switch {
+	case o.OverloadReadRate == 0:
+		o.OverloadReadRate = 200
+	case o.OverloadReadRate < 0:
+		o.OverloadReadRate = 0
+	}
+	if o.SaturationRate < 0 {
+		return errors.New("bench: the saturation rate must not be negative")
 	}
 	for _, t := range o.Targets {
 		if !slices.Contains(Strategies, t.Strategy) {
@@ -171,7 +254,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep := &Report{
 		Date: o.Now().UTC().Format("2006-01-02"), Started: o.Now().UTC(), Target: o.TargetName,
 		Machine:   Machine{CPUs: runtime.NumCPU(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, GoVersion: runtime.Version()},
-		Scenarios: o.Scenarios, Rate: o.Rate, DurationS: o.Duration.Seconds(), Rounds: o.Rounds, I1OK: true,
+		Scenarios: o.Scenarios, Rate: o.Rate, DurationS: o.Duration.Seconds(), Rounds: o.Rounds, I1OK: true, OrdersOK: true,
 	}
 	for _, t := range o.Targets {
 		rep.Strategies = append(rep.Strategies, t.Strategy)
@@ -207,6 +290,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			rep.Results = append(rep.Results, *res)
 			if !res.I1OK() {
 				rep.I1OK = false
+			}
+			if res.Overload != nil && !res.Overload.OrdersOK() {
+				rep.OrdersOK = false
 			}
 		}
 		c.close()

@@ -3,17 +3,18 @@ package bench
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"slices"
-	"strings"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
-	_ "github.com/go-sql-driver/mysql" // the driver of the MySQL ceiling
+	"github.com/go-sql-driver/mysql"
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/flashsale/flashsale/adapters/redis"
@@ -194,25 +195,31 @@ func redisCeiling(ctx context.Context, addr string, d time.Duration) Ceiling {
 }
 
 // mysqlCeiling is a durable single-row INSERT (autocommit) on the primary,
-// into its own table bench_ceiling, created and dropped here.
+// into its own table bench_ceiling, created and dropped here: the
+// database's ceiling, not the client's. So each INSERT is one round trip
+// (interpolateParams: no prepare and close per statement) on one of
+// mysqlCeilingConc connections. The settings the number depends on are
+// recorded: innodb_flush_log_at_trx_commit, sync_binlog, and semi-sync
+// (Rpl_semi_sync_master_status; "n/a" on a server without it). The
+// saturate scenario calls it again just before its load.
 func mysqlCeiling(ctx context.Context, dsn string, d time.Duration) Ceiling {
-	c := Ceiling{Name: CeilingMySQL, What: "durable single-row INSERT (autocommit) into " + mysqlCeilingTable + " on the primary",
+	c := Ceiling{Name: CeilingMySQL, What: "durable single-row INSERT (autocommit, one round trip) into " + mysqlCeilingTable + " on the primary",
 		Concurrency: mysqlCeilingConc}
 	if dsn == "" {
 		c.Skipped = "no MySQL DSN given"
 		return c
 	}
-	addr := "127.0.0.1:3306"
-	if _, rest, ok := strings.Cut(dsn, "tcp("); ok {
-		if a, _, ok := strings.Cut(rest, ")"); ok {
-			addr = a
-		}
+	cfg, err := ceilingDSN(dsn)
+	if err != nil {
+		c.Skipped = err.Error()
+		return c
 	}
+	addr := cfg.Addr
 	if err := reachable(addr); err != nil {
 		c.Skipped = fmt.Sprintf("MySQL at %s not reachable (%v)", addr, err)
 		return c
 	}
-	db, err := sql.Open("mysql", dsn)
+	db, err := sql.Open("mysql", cfg.FormatDSN())
 	if err != nil {
 		c.Skipped = err.Error()
 		return c
@@ -227,7 +234,19 @@ func mysqlCeiling(ctx context.Context, dsn string, d time.Duration) Ceiling {
 		c.Skipped = fmt.Sprintf("MySQL at %s: %v", addr, err)
 		return c
 	}
-	c.Note = fmt.Sprintf("innodb_flush_log_at_trx_commit=%s, sync_binlog=%s", flush, syncBinlog)
+	semiSync := "n/a"
+	var name, value string
+	switch err := db.QueryRowContext(setup, "SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_master_status'").Scan(&name, &value); {
+	case err == nil:
+		semiSync = value
+	case errors.Is(err, sql.ErrNoRows):
+	default:
+		c.Skipped = fmt.Sprintf("MySQL at %s: %v", addr, err)
+		return c
+	}
+	c.Settings = map[string]string{"innodb_flush_log_at_trx_commit": flush, "sync_binlog": syncBinlog,
+		"rpl_semi_sync_master_status": semiSync, "addr": addr}
+	c.Note = fmt.Sprintf("innodb_flush_log_at_trx_commit=%s, sync_binlog=%s, semi-sync=%s", flush, syncBinlog, semiSync)
 	if _, err := db.ExecContext(setup, "DROP TABLE IF EXISTS "+mysqlCeilingTable); err != nil {
 		c.Skipped = fmt.Sprintf("MySQL at %s: %v", addr, err)
 		return c
@@ -243,7 +262,7 @@ func mysqlCeiling(ctx context.Context, dsn string, d time.Duration) Ceiling {
 		_, _ = db.ExecContext(dctx, "DROP TABLE IF EXISTS "+mysqlCeilingTable)
 	}()
 	ops, lat, err := closedLoop(ctx, mysqlCeilingConc, d, func(ctx context.Context, i int64) error {
-		_, err := db.ExecContext(ctx, "INSERT INTO "+mysqlCeilingTable+" (v, at) VALUES (?, NOW(6))", fmt.Sprintf("row-%d", i))
+		_, err := db.ExecContext(ctx, "INSERT INTO "+mysqlCeilingTable+" (v, at) VALUES (?, NOW(6))", "row-"+strconv.FormatInt(i, 10))
 		return err
 	})
 	if err != nil {
@@ -252,4 +271,19 @@ func mysqlCeiling(ctx context.Context, dsn string, d time.Duration) Ceiling {
 	}
 	c.OpsPerSec, c.Latency = ops, lat
 	return c
+}
+
+// ceilingDSN is dsn with interpolateParams on: the driver then sends a
+// statement with arguments as one query instead of prepare, execute and
+// close, three round trips that would measure the client.
+func ceilingDSN(dsn string) (*mysql.Config, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("MySQL DSN: %w", err)
+	}
+	cfg.InterpolateParams = true
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:3306"
+	}
+	return cfg, nil
 }

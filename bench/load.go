@@ -4,21 +4,48 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 )
 
-// attackResult is one open-model attack, measured.
+// attackResult is one attack, measured.
 type attackResult struct {
 	requests   int
 	throughput float64 // answers per second, any answer
 	elapsed    time.Duration
 	latency    Latency
 	outcomes   Outcomes
-	// confirmed counts 201s per product (from the answer's productId).
+	// confirmed counts 201s per product (from the answer's productId);
+	// orders are the 201s' order IDs.
 	confirmed map[string]int
+	orders    []string
+	// shedWellFormed counts the 429/503 answers that had a Retry-After
+	// and a problem+json content type; shedLatency is every shed
+	// answer's latency.
+	shedWellFormed int
+	shedLatency    []time.Duration
+}
+
+// attackSpec says what to send and how fast.
+type attackSpec struct {
+	name string
+	// rate is the arrival rate (requests/s, open model); 0 is the closed
+	// loop: conc workers on conc connections, each sending its next
+	// request when its answer is in, as fast as the target allows.
+	rate int
+	conc int
+	d    time.Duration
+	// quiet shows no progress bar (an attack alongside another).
+	quiet bool
+	// next fills in request seq's target; it must be safe for
+	// concurrent use.
+	next func(seq uint64, t *vegeta.Target)
 }
 
 // attack sends requests from next at a constant rate for d (the open
@@ -28,10 +55,21 @@ type attackResult struct {
 func (c *client) attack(ctx context.Context, name string, rate int, d time.Duration,
 	next func(seq uint64, t *vegeta.Target),
 ) attackResult {
+	return c.attackWith(ctx, attackSpec{name: name, rate: rate, d: d, next: next})
+}
+
+// attackWith runs one attack as spec says and classifies every answer.
+func (c *client) attackWith(ctx context.Context, spec attackSpec) attackResult {
+	workers, maxWorkers, conns := uint64(64), uint64(c.o.MaxWorkers), c.o.MaxWorkers
+	pacer := vegeta.Rate{Freq: spec.rate, Per: time.Second}
+	if spec.rate <= 0 {
+		workers, maxWorkers, conns = uint64(spec.conc), uint64(spec.conc), spec.conc
+		pacer = vegeta.Rate{Freq: 0}
+	}
 	atk := vegeta.NewAttacker(
 		vegeta.TLSConfig(c.o.TLS), vegeta.HTTP2(false), vegeta.KeepAlive(true),
-		vegeta.Timeout(30*time.Second), vegeta.Workers(64), vegeta.MaxWorkers(uint64(c.o.MaxWorkers)),
-		vegeta.Connections(c.o.MaxWorkers), vegeta.MaxBody(4<<10),
+		vegeta.Timeout(30*time.Second), vegeta.Workers(workers), vegeta.MaxWorkers(maxWorkers),
+		vegeta.Connections(conns), vegeta.MaxBody(4<<10),
 	)
 	var seq uint64
 	var mu sync.Mutex
@@ -40,13 +78,16 @@ func (c *client) attack(ctx context.Context, name string, rate int, d time.Durat
 		s := seq
 		seq++
 		mu.Unlock()
-		next(s, t)
+		spec.next(s, t)
 		return nil
 	}
 	stop := context.AfterFunc(ctx, func() { atk.Stop() })
 	defer stop()
 
-	bar := c.progress(fmt.Sprintf("%-10s %-6s", c.strategy, name), 100)
+	var bar Progress = noProgress{}
+	if !spec.quiet {
+		bar = c.progress(fmt.Sprintf("%-10s %-6s", c.strategy, spec.name), 100)
+	}
 	done := make(chan struct{})
 	go func() {
 		tick := time.NewTicker(200 * time.Millisecond)
@@ -57,7 +98,7 @@ func (c *client) attack(ctx context.Context, name string, rate int, d time.Durat
 			case <-done:
 				return
 			case <-tick.C:
-				bar.Set(min(99, int(100*time.Since(start)/d)))
+				bar.Set(min(99, int(100*time.Since(start)/spec.d)))
 			}
 		}
 	}()
@@ -65,14 +106,24 @@ func (c *client) attack(ctx context.Context, name string, rate int, d time.Durat
 	var m vegeta.Metrics
 	res := attackResult{confirmed: map[string]int{}}
 	start := time.Now()
-	for r := range atk.Attack(vegeta.Targeter(tr), vegeta.Rate{Freq: rate, Per: time.Second}, d, name) {
+	for r := range atk.Attack(vegeta.Targeter(tr), pacer, spec.d, spec.name) {
 		m.Add(r)
-		if classify(r, &res.outcomes) == outcomeConfirmed {
+		switch classify(r, &res.outcomes) {
+		case outcomeConfirmed:
 			var b struct {
 				ProductID string `json:"productId"`
+				OrderID   string `json:"orderId"`
 			}
 			_ = json.Unmarshal(r.Body, &b)
 			res.confirmed[b.ProductID]++
+			if b.OrderID != "" {
+				res.orders = append(res.orders, b.OrderID)
+			}
+		case outcomeShed:
+			if shedWellFormed(r.Headers) {
+				res.shedWellFormed++
+			}
+			res.shedLatency = append(res.shedLatency, r.Latency)
 		}
 	}
 	res.elapsed = time.Since(start)
@@ -89,6 +140,23 @@ func (c *client) attack(ctx context.Context, name string, rate int, d time.Durat
 	return res
 }
 
+// shedWellFormed reports whether a shed answer tells the client how to
+// come back: a Retry-After header (delay-seconds or an HTTP date) and an
+// application/problem+json content type.
+func shedWellFormed(h http.Header) bool {
+	ra := strings.TrimSpace(h.Get("Retry-After"))
+	if ra == "" {
+		return false
+	}
+	if n, err := strconv.Atoi(ra); err != nil || n < 0 {
+		if _, err := http.ParseTime(ra); err != nil {
+			return false
+		}
+	}
+	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
+	return err == nil && mt == "application/problem+json"
+}
+
 type outcome int
 
 const (
@@ -98,6 +166,7 @@ const (
 	outcomeBusy
 	outcomeContention
 	outcomeRead
+	outcomeShed
 )
 
 // classify adds r's answer to o and says what it was.
@@ -125,6 +194,14 @@ func classifyAnswer(status int, body []byte, transportErr string, o *Outcomes) o
 		Code string `json:"code"`
 	}
 	_ = json.Unmarshal(body, &p)
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		kind := fmt.Sprint(status)
+		if p.Code != "" {
+			kind += " " + p.Code
+		}
+		o.shed(kind, 1)
+		return outcomeShed
+	}
 	if status == 409 {
 		switch p.Code {
 		case "insufficient_stock":

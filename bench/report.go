@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -48,16 +49,16 @@ func WriteTable(w io.Writer, r *Report) {
 
 	fmt.Fprintln(w, "\nresults (latency in ms; %http = answers/s as a percentage of the HTTP ceiling, %redis = purchase answers/s of the reserve script's, %mysql = confirmed/s of the durable insert's):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "strategy\tscenario\trate\treq\tans/s\tp50\tp90\tp99\tmax\tconfirmed\tinsufficient\tlock busy\tcontention\treads\terrors\t%http\t%redis\t%mysql\tI1\t")
+	fmt.Fprintln(tw, "strategy\tscenario\trate\treq\tans/s\tp50\tp90\tp99\tmax\tconfirmed\tinsufficient\tlock busy\tcontention\treads\tshed\terrors\t%http\t%redis\t%mysql\tI1\t")
 	for _, x := range r.Results {
 		o := x.Outcomes
 		rate := "closed"
 		if x.Rate > 0 {
 			rate = fmt.Sprintf("%.0f", x.Rate)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.1f\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.1f\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t\n",
 			x.Strategy, x.Scenario, rate, x.Requests, x.Throughput, x.Latency.P50, x.Latency.P90, x.Latency.P99, x.Latency.Max,
-			o.Confirmed, o.Insufficient, o.LockBusy, o.Contention, o.Reads, o.Errors,
+			o.Confirmed, o.Insufficient, o.LockBusy, o.Contention, o.Reads, o.Shed, o.Errors,
 			ratio(x.Ratios, CeilingHTTP), ratio(x.Ratios, CeilingRedis), ratio(x.Ratios, CeilingMySQL), okText(x.I1OK()))
 	}
 	tw.Flush()
@@ -82,12 +83,16 @@ func WriteTable(w io.Writer, r *Report) {
 		}
 		tw.Flush()
 	}
+	writeCrowdTables(w, r)
 	for _, x := range r.Results {
 		for _, n := range x.Notes {
 			fmt.Fprintf(w, "note: %s/%s: %s\n", x.Strategy, x.Scenario, n)
 		}
 		if len(x.Outcomes.ErrorKinds) > 0 {
 			fmt.Fprintf(w, "errors: %s/%s: %v\n", x.Strategy, x.Scenario, x.Outcomes.ErrorKinds)
+		}
+		if len(x.Outcomes.ShedKinds) > 0 {
+			fmt.Fprintf(w, "shed: %s/%s: %v\n", x.Strategy, x.Scenario, x.Outcomes.ShedKinds)
 		}
 		for _, c := range x.I1 {
 			if !c.OK {
@@ -100,6 +105,111 @@ func WriteTable(w io.Writer, r *Report) {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	fmt.Fprintf(w, "I1 (confirmed ≤ stock supplied, checked with GET /products/:id and the answers): %s\n", okText(r.I1OK))
+	for _, x := range r.Results {
+		if x.Overload != nil {
+			fmt.Fprintf(w, "orders (every 201 of overload read back with GET /orders/:id is CONFIRMED): %s\n", okText(r.OrdersOK))
+			break
+		}
+	}
+}
+
+// writeCrowdTables prints what the saturate, overload and soldout
+// scenarios add: their steps, phases and runs.
+func writeCrowdTables(w io.Writer, r *Report) {
+	var sats, overs, solds []Result
+	for _, x := range r.Results {
+		if x.Saturation != nil {
+			sats = append(sats, x)
+		}
+		if x.Overload != nil {
+			overs = append(overs, x)
+		}
+		if x.SoldOut != nil {
+			solds = append(solds, x)
+		}
+	}
+	if len(sats) > 0 {
+		fmt.Fprintf(w, "\nsaturate: one hot product, stock for every request, open model, %gs per step; latency in ms\n", sats[0].Saturation.StepDurationS)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "strategy\tstep rate\treq\tans/s\tconfirmed/s\tp50\tp90\tp99\tconfirmed\tinsufficient\tshed\t502\terrors\tsustainable\t")
+		for _, x := range sats {
+			for _, st := range x.Saturation.Steps {
+				o := st.Outcomes
+				fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.0f\t%.2f\t%.2f\t%.2f\t%d\t%d\t%d\t%d\t%d\t%s\t\n", x.Strategy, st.Rate, st.Requests,
+					st.Throughput, st.ConfirmedPerSec, st.Latency.P50, st.Latency.P90, st.Latency.P99, o.Confirmed, o.Insufficient,
+					o.Shed, o.BadGateway(), o.Errors-o.BadGateway(), yesNo(st.sustainable()))
+			}
+		}
+		tw.Flush()
+		for _, x := range sats {
+			s := x.Saturation
+			mysql := "the MySQL ceiling before the steps: skipped (" + s.MySQL.Skipped + ")"
+			if s.MySQL.measured() {
+				mysql = fmt.Sprintf("the MySQL ceiling measured just before the steps: %.0f inserts/s (%s)", s.MySQL.OpsPerSec, s.MySQL.Note)
+			}
+			fmt.Fprintf(w, "%s: sustainable rate %d/s (every answer 201, p99 < %d ms)%s; saturation %.0f confirmed/s (at the %d/s step)%s; %s\n",
+				x.Strategy, s.SustainableRate, SustainableP99Ms, ofMySQL(s.MySQL, s.SustainableToMySQL),
+				s.SaturationConfirmedPerSec, s.SaturationStepRate, ofMySQL(s.MySQL, s.SaturationToMySQL), mysql)
+			for _, st := range s.Steps {
+				if len(st.Outcomes.ShedKinds) > 0 || len(st.Outcomes.ErrorKinds) > 0 {
+					fmt.Fprintf(w, "  %s step %d/s: shed %v, errors %v\n", x.Strategy, st.Rate, st.Outcomes.ShedKinds, st.Outcomes.ErrorKinds)
+				}
+			}
+		}
+	}
+	if len(overs) > 0 {
+		fmt.Fprintln(w, "\noverload: one hot product at 2R and 5R (R = its saturating rate), another product's reads alongside; latency in ms")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "strategy\tphase\trate\treq\tans/s\tp99\tconfirmed\t502\tshed 429/503\twith Retry-After+problem\tshed p99\treads\treads p99\tread errors\t")
+		for _, x := range overs {
+			for _, p := range x.Overload.Phases {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%.2f\t%d\t%d\t%d\t%d\t%.2f\t%d\t%.2f\t%d\t\n", x.Strategy, p.Name, p.Rate,
+					p.Requests, p.Throughput, p.Latency.P99, p.Confirmed, p.BadGateway, p.Shed, p.ShedWellFormed, p.ShedLatency.P99,
+					p.ReadRequests, p.ReadLatency.P99, p.ReadOutcomes.Errors+p.ReadOutcomes.Shed)
+			}
+		}
+		tw.Flush()
+		for _, x := range overs {
+			ov := x.Overload
+			fmt.Fprintf(w, "%s: R = %d/s (%s), reads at %d/s; orders read back %d: not CONFIRMED %d, unreadable %d\n",
+				x.Strategy, ov.SaturationRate, ov.RateFrom, ov.ReadRate, ov.OrdersChecked, ov.OrdersNotConfirmed, ov.OrdersUnreadable)
+		}
+	}
+	if len(solds) > 0 {
+		fmt.Fprintln(w, "\nsoldout: purchases of a sold-out product, closed loop at full speed; rejections = 409 insufficient_stock; latency in ms")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "strategy\tIdempotency-Key\tconc\treq\trejections/s\t%http\tp50\tp99\tnot 409\t")
+		for _, x := range solds {
+			so := x.SoldOut
+			for _, run := range []struct {
+				key string
+				r   SoldOutRun
+			}{{"no", so.WithoutKey}, {"yes", so.WithKey}} {
+				pct := "-"
+				if run.r.RatioHTTP > 0 {
+					pct = fmt.Sprintf("%.2f", 100*run.r.RatioHTTP)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.0f\t%s\t%.2f\t%.2f\t%d\t\n", x.Strategy, run.key, so.Concurrency, run.r.Requests,
+					run.r.RejectionsPerSec, pct, run.r.Latency.P50, run.r.Latency.P99, run.r.Errors)
+			}
+		}
+		tw.Flush()
+	}
+}
+
+// ofMySQL renders a ratio to the MySQL ceiling, if it was measured.
+func ofMySQL(c Ceiling, v float64) string {
+	if !c.measured() {
+		return ""
+	}
+	return fmt.Sprintf(" = %.1f%% of the MySQL ceiling", 100*v)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 func ratio(m map[string]float64, k string) string {
@@ -157,6 +267,8 @@ const (
 	TitleOutcomes   = "Outcomes per strategy"
 	TitleCeilings   = "Ratio to this machine's ceilings"
 	TitleSeed       = "The seed's race: time to a final answer"
+	TitleSaturate   = "Saturate: confirmed/s and p99 per step"
+	TitleOverload   = "Overload: answers per phase"
 )
 
 // WriteHTML renders the report page: a summary, then the charts.
@@ -225,7 +337,8 @@ func WriteHTML(w io.Writer, r *Report, assetsHost string) error {
 	}{
 		{"confirmed", func(o Outcomes) int { return o.Confirmed }}, {"insufficient stock", func(o Outcomes) int { return o.Insufficient }},
 		{"lock busy", func(o Outcomes) int { return o.LockBusy }}, {"contention", func(o Outcomes) int { return o.Contention }},
-		{"reads", func(o Outcomes) int { return o.Reads }}, {"errors", func(o Outcomes) int { return o.Errors }},
+		{"reads", func(o Outcomes) int { return o.Reads }}, {"shed", func(o Outcomes) int { return o.Shed }},
+		{"errors", func(o Outcomes) int { return o.Errors }},
 	} {
 		var data []opts.BarData
 		for _, x := range r.Results {
@@ -279,6 +392,12 @@ func WriteHTML(w io.Writer, r *Report, assetsHost string) error {
 		sd.AddSeries("round mean (last buyer)", roundMean)
 		page.AddCharts(sd)
 	}
+	if c := saturateChart(r, init); c != nil {
+		page.AddCharts(c)
+	}
+	if c := overloadChart(r, init); c != nil {
+		page.AddCharts(c)
+	}
 
 	var buf bytes.Buffer
 	if err := page.Render(&buf); err != nil {
@@ -292,6 +411,96 @@ func WriteHTML(w io.Writer, r *Report, assetsHost string) error {
 	page1 := strings.Replace(buf.String(), "<body>", "<body>\n"+summary, 1)
 	_, err := io.WriteString(w, page1)
 	return err
+}
+
+// saturateChart is confirmed/s (left axis) and p99 (right axis, log) per
+// saturate step rate, one pair of lines per strategy; nil without steps.
+func saturateChart(r *Report, init func(title, sub string) []charts.GlobalOpts) *charts.Line {
+	var rates []int
+	for _, x := range r.Results {
+		if x.Saturation == nil {
+			continue
+		}
+		for _, st := range x.Saturation.Steps {
+			if !slices.Contains(rates, st.Rate) {
+				rates = append(rates, st.Rate)
+			}
+		}
+	}
+	if len(rates) == 0 {
+		return nil
+	}
+	slices.Sort(rates)
+	var xs []string
+	for _, v := range rates {
+		xs = append(xs, fmt.Sprint(v))
+	}
+	l := charts.NewLine()
+	l.SetGlobalOptions(append(init(TitleSaturate, "x: the step's asked rate (requests/s); confirmed/s on the left, p99 ms on the right (log)"),
+		charts.WithXAxisOpts(opts.XAxis{Name: "req/s"}),
+		charts.WithYAxisOpts(opts.YAxis{Name: "confirmed/s"}))...)
+	l.ExtendYAxis(opts.YAxis{Name: "p99 ms", Type: "log", Min: 0.1})
+	l.SetXAxis(xs)
+	for _, x := range r.Results {
+		if x.Saturation == nil {
+			continue
+		}
+		var conf, p99 []opts.LineData
+		for _, rate := range rates {
+			v, q := any("-"), any("-")
+			for _, st := range x.Saturation.Steps {
+				if st.Rate == rate {
+					v, q = round2(st.ConfirmedPerSec), round2(max(st.Latency.P99, 0.1))
+				}
+			}
+			conf = append(conf, opts.LineData{Value: v})
+			p99 = append(p99, opts.LineData{Value: q})
+		}
+		l.AddSeries(x.Strategy+" confirmed/s", conf)
+		l.AddSeries(x.Strategy+" p99 ms", p99, charts.WithLineChartOpts(opts.LineChart{YAxisIndex: 1}))
+	}
+	return l
+}
+
+// overloadChart is each overload phase's purchase answers by kind,
+// stacked; nil when overload did not run.
+func overloadChart(r *Report, init func(title, sub string) []charts.GlobalOpts) *charts.Bar {
+	var labels []string
+	var phases []OverloadPhase
+	for _, x := range r.Results {
+		if x.Overload == nil {
+			continue
+		}
+		for _, p := range x.Overload.Phases {
+			labels = append(labels, fmt.Sprintf("%s/%s (%d/s)", x.Strategy, p.Name, p.Rate))
+			phases = append(phases, p)
+		}
+	}
+	if len(phases) == 0 {
+		return nil
+	}
+	b := charts.NewBar()
+	b.SetGlobalOptions(init(TitleOverload, "purchases of the hot product; shed = 429/503, well formed with Retry-After and problem+json")...)
+	b.SetXAxis(labels)
+	for _, k := range []struct {
+		name string
+		f    func(OverloadPhase) int
+	}{
+		{"confirmed", func(p OverloadPhase) int { return p.Confirmed }},
+		{"shed, well formed", func(p OverloadPhase) int { return p.ShedWellFormed }},
+		{"shed, malformed", func(p OverloadPhase) int { return p.Shed - p.ShedWellFormed }},
+		{"502", func(p OverloadPhase) int { return p.BadGateway }},
+		{"other", func(p OverloadPhase) int {
+			return p.Requests - p.Confirmed - p.Shed - p.BadGateway
+		}},
+	} {
+		var data []opts.BarData
+		for _, p := range phases {
+			data = append(data, opts.BarData{Value: k.f(p)})
+		}
+		b.AddSeries(k.name, data, charts.WithBarChartOpts(opts.BarChart{Stack: "answers"}))
+	}
+	return b
 }
 
 func ceilingSubtitle(r *Report) string {

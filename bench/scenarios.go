@@ -24,6 +24,9 @@ type client struct {
 	prefix   string // of product IDs and idempotency keys: unique per run and strategy
 	strategy string
 	hc       *http.Client
+	// saturation is the saturate steps' outcome once run: the overload
+	// scenario's R comes from it.
+	saturation *Saturation
 }
 
 func newClient(o Options, base, prefix, strategy string) *client {
@@ -54,6 +57,14 @@ func (c *client) run(ctx context.Context, scenario string) (*Result, error) {
 		return c.mix(ctx)
 	case ScenarioReads:
 		return c.reads(ctx)
+	case ScenarioSaturate:
+		return c.saturate(ctx)
+	case ScenarioOverload:
+		return c.overload(ctx)
+	case ScenarioSoldOut:
+		return c.soldout(ctx)
+	case ScenarioReadMax:
+		return c.readmax(ctx)
 	}
 	return nil, fmt.Errorf("unknown scenario %q", scenario)
 }
@@ -100,11 +111,15 @@ func (c *client) settle(ctx context.Context) {
 	}
 }
 
-// available is GET /products/:id's live available quantity.
-func (c *client) available(ctx context.Context, id string) (int64, error) {
+// available is GET /products/:id's available quantity; live asks for it
+// past the near cache (Cache-Control: no-cache), as I1 checks must.
+func (c *client) available(ctx context.Context, id string, live bool) (int64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/products/"+id, nil)
 	if err != nil {
 		return 0, err
+	}
+	if live {
+		req.Header.Set("Cache-Control", "no-cache")
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -135,10 +150,10 @@ func (c *client) i1(ctx context.Context, supplied map[string]int64, confirmed ma
 	for _, id := range ids {
 		// An overloaded target may answer 5xx for a while after the load
 		// (nginx ejects instances that failed): keep asking.
-		avail, err := c.available(ctx, id)
+		avail, err := c.available(ctx, id, true)
 		for wait := time.Now(); err != nil && time.Since(wait) < 30*time.Second && ctx.Err() == nil; {
 			time.Sleep(250 * time.Millisecond)
-			avail, err = c.available(ctx, id)
+			avail, err = c.available(ctx, id, true)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("I1 check: %w", err)
@@ -148,11 +163,15 @@ func (c *client) i1(ctx context.Context, supplied map[string]int64, confirmed ma
 	return out, nil
 }
 
+// purchaseTarget is a purchase of one unit; an empty key sends none.
 func purchaseTarget(t *vegeta.Target, base, product, key string) {
 	t.Method = http.MethodPost
 	t.URL = base + "/purchase"
 	t.Body = []byte(`{"productId":"` + product + `","qty":1}`)
-	t.Header = http.Header{"Content-Type": {"application/json"}, "Idempotency-Key": {key}}
+	t.Header = http.Header{"Content-Type": {"application/json"}}
+	if key != "" {
+		t.Header.Set("Idempotency-Key", key)
+	}
 }
 
 func readTarget(t *vegeta.Target, base, product string) {
@@ -234,7 +253,7 @@ func (c *client) mix(ctx context.Context) (*Result, error) {
 		supplied[buyables[i]] = per
 	}
 	c.settle(ctx)
-	if _, err := c.available(ctx, hit); err != nil { // warm the cache
+	if _, err := c.available(ctx, hit, false); err != nil { // warm the cache
 		return nil, err
 	}
 	a := c.attack(ctx, "mix", c.o.Rate, c.o.Duration, func(seq uint64, t *vegeta.Target) {
@@ -259,7 +278,7 @@ func (c *client) reads(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	c.settle(ctx)
-	if _, err := c.available(ctx, id); err != nil { // warm the cache
+	if _, err := c.available(ctx, id, false); err != nil { // warm the cache
 		return nil, err
 	}
 	a := c.attack(ctx, "reads", c.o.Rate, c.o.Duration, func(_ uint64, t *vegeta.Target) { readTarget(t, c.base, id) })

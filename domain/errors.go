@@ -52,6 +52,10 @@ var (
 	// ErrRequestInProgress: a request with the same Idempotency-Key is still
 	// being processed.
 	ErrRequestInProgress = errors.New("a request with this idempotency key is in progress")
+	// ErrSaturated: this instance already runs as many purchases of the
+	// product as it admits at once; the purchase was refused before it did
+	// anything. Retry after a moment.
+	ErrSaturated = errors.New("too many purchases of this product in flight")
 	// ErrUnavailable: a dependency did not answer in time or refused the
 	// connection. The operation may be retried.
 	ErrUnavailable = errors.New("dependency unavailable")

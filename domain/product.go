@@ -95,3 +95,20 @@ func (s Supply) Apply(p Product, exists bool, now time.Time) (Product, error) {
 	p.UpdatedAt = now
 	return p, nil
 }
+
+// Sell takes qty units out of the durable stock of p and bumps its version.
+// It returns ErrInsufficientStock, changing nothing, when the stock would go
+// below zero (I1). Stores apply it, or its SQL equivalent
+// (stock = stock - qty WHERE stock >= qty), in the same write as the sales.
+func (p *Product) Sell(qty int64, now time.Time) error {
+	if qty < 0 {
+		return Invalid("qty", "must not be negative")
+	}
+	if p.Stock < qty {
+		return ErrInsufficientStock
+	}
+	p.Stock -= qty
+	p.Version++
+	p.UpdatedAt = now
+	return nil
+}

@@ -292,3 +292,18 @@ func (s *Saga) Clone() *Saga {
 	c.Events = append([]Event(nil), s.Events...)
 	return &c
 }
+
+// Sold is the quantity of the saga's product that the move from prev to
+// next sells: the order's quantity when the move confirms the order (prev is
+// nil for a saga being created), otherwise 0. It is the one rule by which a
+// store takes durable stock down: in the same write as the move, guarded by
+// Product.Sell so stock never goes below zero.
+func Sold(prev, next *Saga) int64 {
+	if next == nil || !next.HasOrder() || next.Order.Status != OrderConfirmed {
+		return 0
+	}
+	if prev != nil && prev.HasOrder() && prev.Order.Status == OrderConfirmed {
+		return 0
+	}
+	return next.Order.Qty
+}

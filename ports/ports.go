@@ -96,6 +96,18 @@ type VersionedReserver interface {
 	ReserveIfVersion(ctx context.Context, r domain.Reservation, version int64) error
 }
 
+// ReservationLookup is the optional capability of an Inventory that tells,
+// without changing anything, whether it holds or remembers a saga's
+// reservation of a product. The sold-out fast path asks it before it answers
+// an idempotent request from memory: a key whose saga already reserved must
+// get its saga's answer (a replayed order), never "sold out".
+type ReservationLookup interface {
+	// HasReservation reports whether the gate has a record of saga's
+	// Reserve of product: held, confirmed, released or refused, for as long
+	// as Reserve remembers it (its retention).
+	HasReservation(ctx context.Context, product domain.ProductID, saga domain.SagaID) (bool, error)
+}
+
 // Locker hands out exclusive, expiring locks identified by a key. A holder
 // proves ownership with the token it acquired with.
 type Locker interface {
@@ -136,23 +148,55 @@ type ProductCache interface {
 // as the outbox: events are stored in the same write as the state they
 // describe.
 type SagaStore interface {
-	// Create stores a new saga. It returns domain.ErrDuplicate if a saga with
-	// the same ID exists (and changes nothing).
+	// Create stores a new saga at version 1 (its order too). It returns
+	// domain.ErrDuplicate if a saga with the same ID exists (and changes
+	// nothing). A saga created with its order already CONFIRMED takes the
+	// product's stock down as Update does (domain.Sold).
 	Create(ctx context.Context, s *domain.Saga) error
 	// Update loads the saga, applies fn to it and stores the result only if
 	// the stored version is still the one loaded, bumping the version; on a
 	// lost race it reloads and applies fn again, a bounded number of times,
 	// then returns domain.ErrConflict. If fn returns an error nothing is
-	// stored and that error is returned. A transition of the order to
-	// CONFIRMED decrements the product's durable stock by the order's qty in
-	// the same write, and fails with domain.ErrInsufficientStock if the
-	// stock would go negative. Returns domain.ErrSagaNotFound for an unknown ID.
+	// stored and that error is returned. The product's durable stock goes
+	// down by domain.Sold(loaded, result) in the same write, and the write
+	// fails with domain.ErrInsufficientStock if the stock would go negative.
+	// Returns domain.ErrSagaNotFound for an unknown ID.
 	Update(ctx context.Context, id domain.SagaID, fn func(*domain.Saga) error) (*domain.Saga, error)
 	// Saga returns a copy of the saga or domain.ErrSagaNotFound.
 	Saga(ctx context.Context, id domain.SagaID) (*domain.Saga, error)
 	// Stale returns up to limit IDs of unfinished sagas whose lease ended at
 	// or before now (domain.Saga.Stale), oldest lease first.
 	Stale(ctx context.Context, now time.Time, limit int) ([]domain.SagaID, error)
+}
+
+// SagaBatchWriter is the optional capability of a SagaStore that stores
+// the moves of many sagas of one product in one durable write, so a hot
+// product pays its stock row's lock and the commit's fsync once per group
+// of sales instead of once per sale.
+type SagaBatchWriter interface {
+	// WriteAll stores every change in one atomic write: all of them or none.
+	// Each change is a saga as the caller holds it (Prev, whose Version is
+	// the stored version) and what it becomes (Next: Prev after domain
+	// transitions; same ID, a timeline only extended). The write checks
+	// every Prev.Version, appends each saga's new events to the outbox, and
+	// takes the product's durable stock down once by the sum of
+	// domain.Sold(Prev, Next), guarded by domain.Product.Sell. It returns
+	// the stored sagas, in the order of changes, as a later Saga call
+	// returns them.
+	//
+	// Errors, with nothing stored: domain.ErrInvalidInput (no change, or
+	// changes of more than one product, or a saga twice);
+	// domain.ErrSagaNotFound; domain.ErrConflict when any saga is no longer
+	// at its Prev.Version (the caller falls back to Update per saga);
+	// domain.ErrInsufficientStock when the stock cannot cover the sum. An
+	// error wrapping domain.ErrUnavailable leaves the outcome unknown, but
+	// the same for every change: all were stored or none.
+	WriteAll(ctx context.Context, changes []SagaChange) ([]*domain.Saga, error)
+}
+
+// SagaChange is one saga's move in a SagaBatchWriter.WriteAll.
+type SagaChange struct {
+	Prev, Next *domain.Saga
 }
 
 // OrderReader finds orders by their own ID.
@@ -194,29 +238,6 @@ type Payments interface {
 	Refund(ctx context.Context, saga domain.SagaID) (charged bool, err error)
 }
 
-// IdempotencyStore remembers the answer to each Idempotency-Key.
-type IdempotencyStore interface {
-	// Begin claims key for a request whose body hashes to requestHash.
-	// Records expire after the store's TTL; an expired key is new again.
-	// For a new key it returns (nil, nil) and the caller must later Complete
-	// or Abandon it. For a completed key with the same hash it returns the
-	// stored response. It returns domain.ErrIdempotencyMismatch for the same
-	// key with another hash, and domain.ErrRequestInProgress while the first
-	// request is still running.
-	Begin(ctx context.Context, key, requestHash string) (*StoredResponse, error)
-	// Complete stores the final response for key; later Begins replay it.
-	Complete(ctx context.Context, key string, resp StoredResponse) error
-	// Abandon forgets an uncompleted claim (the request failed in a way the
-	// client should retry), so the key can be used again.
-	Abandon(ctx context.Context, key string) error
-}
-
-// StoredResponse is the response replayed for a repeated Idempotency-Key.
-type StoredResponse struct {
-	Status int
-	Body   []byte
-}
-
 // Pinger is the optional capability /readyz uses: an adapter that talks to
 // a server reports whether that server answers.
 type Pinger interface {
@@ -247,6 +268,11 @@ type Counter string
 const (
 	CounterCacheHit            Counter = "cache_hit"
 	CounterCacheMiss           Counter = "cache_miss"
+	CounterNearCacheHit        Counter = "near_cache_hit"
+	CounterSoldOutFromMemory   Counter = "sold_out_from_memory"
+	CounterSaturated           Counter = "saturated"
+	CounterConfirmGroups       Counter = "confirm_groups"
+	CounterConfirmsGrouped     Counter = "confirms_grouped"
 	CounterLockBusy            Counter = "lock_busy"
 	CounterReservationsExpired Counter = "reservations_expired"
 	CounterSagasRecovered      Counter = "sagas_recovered"

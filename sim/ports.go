@@ -26,6 +26,7 @@ var (
 	_ ports.Locker            = (*simLocker)(nil)
 	_ ports.Catalog           = (*simStore)(nil)
 	_ ports.SagaStore         = (*simStore)(nil)
+	_ ports.SagaBatchWriter   = (*simStore)(nil)
 	_ ports.Outbox            = (*simStore)(nil)
 	_ ports.EventPublisher    = (*simPublisher)(nil)
 	_ ports.Payments          = (*simPayments)(nil)
@@ -204,6 +205,23 @@ func (s *simStore) Update(ctx context.Context, id domain.SagaID, fn func(*domain
 	out, err := s.inner.Update(bg(ctx), id, fn)
 	if err == nil {
 		s.w.observe(out)
+		if s.answerLost() {
+			return nil, fmt.Errorf("mysql: answer lost after commit: %w", domain.ErrUnavailable)
+		}
+	}
+	return out, err
+}
+
+func (s *simStore) WriteAll(ctx context.Context, changes []ports.SagaChange) ([]*domain.Saga, error) {
+	s.w.yield(ctx, "sagas.WriteAll %d", len(changes))
+	if err := s.down(); err != nil {
+		return nil, err
+	}
+	out, err := s.inner.WriteAll(bg(ctx), changes)
+	if err == nil {
+		for _, saga := range out {
+			s.w.observe(saga)
+		}
 		if s.answerLost() {
 			return nil, fmt.Errorf("mysql: answer lost after commit: %w", domain.ErrUnavailable)
 		}

@@ -162,7 +162,7 @@ func (w *world) newInstance(base, name string) (*instance, error) {
 		Cache: memory.NewProductCache(w.clock), Sagas: &simStore{w: w, inner: w.store},
 		Orders: w.store, Outbox: &simStore{w: w, inner: w.store},
 		Publisher: &simPublisher{w: w, inner: w.events}, Payments: &simPayments{w: w, inner: w.pay},
-	}, cfg, app.Hooks{})
+	}, cfg, app.Hooks{Await: w.await})
 	if err != nil {
 		return nil, err
 	}
@@ -342,6 +342,24 @@ func (w *world) yield(ctx context.Context, format string, args ...any) {
 	}
 }
 
+// await lets a saga wait for its confirm group (app.Hooks.Await) without
+// blocking the scheduler: whenever it is scheduled it looks whether it may
+// go on, and yields again if not. Outside an actor it simply waits.
+func (w *world) await(ctx context.Context, ch <-chan struct{}) {
+	if a, _ := ctx.Value(ctxKey{}).(*actor); a == nil {
+		<-ch
+		return
+	}
+	for {
+		select {
+		case <-ch:
+			return
+		default:
+		}
+		w.yield(ctx, "await confirm group")
+	}
+}
+
 func (w *world) advance(d time.Duration) {
 	w.clock.Advance(d)
 	w.tracef("clock +%s", d)
@@ -430,14 +448,15 @@ func (w *world) outcome(b buyer, s *domain.Saga, err error, latency time.Duratio
 		w.res.LockBusy++
 	case "contention":
 		w.res.Contention++
-	case "unavailable", "in_progress", "key_conflict":
+	case "unavailable", "in_progress", "key_conflict", app.OutcomeSaturated:
 		w.res.Unavailable++
 	default: // invalid input, an unknown product, an unclassified error: the buyers never send those
 		w.fail("api", "buyer %d got an unexpected %s: %v", b.n, outcome, err)
 		return
 	}
 	w.res.Sagas++
-	retry := outcome == "lock_busy" || outcome == "contention" || outcome == "unavailable" || outcome == "in_progress"
+	retry := outcome == "lock_busy" || outcome == "contention" || outcome == "unavailable" || outcome == "in_progress" ||
+		outcome == app.OutcomeSaturated
 	if b.key != "" && retry && b.tries < 2 {
 		b.tries++
 		w.spawnBuyer(b)

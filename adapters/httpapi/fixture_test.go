@@ -68,7 +68,6 @@ type fixture struct {
 	cache  *memory.ProductCache
 	events *memory.EventLog
 	pay    *payment.Simulated
-	idem   *memory.IdempotencyStore
 	app    *app.App
 	h      http.Handler
 
@@ -99,7 +98,6 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 		store:   memory.NewStore(clock),
 		cache:   memory.NewProductCache(clock),
 		events:  memory.NewEventLog(),
-		idem:    memory.NewIdempotencyStore(clock, 24*time.Hour),
 		outcome: payment.Approve,
 	}
 	pay, err := payment.NewSimulated(payment.Options{Seed: 1, Latency: o.payLatency})
@@ -124,7 +122,7 @@ func newFixture(t *testing.T, o fixtureOpts) *fixture {
 	if o.http != nil {
 		opts = *o.http
 	}
-	f.h, err = httpapi.New(f.app, f.idem, opts)
+	f.h, err = httpapi.New(f.app, opts)
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)
 	}

@@ -89,6 +89,9 @@ func problemFor(err error) Problem {
 		p = newProblem(http.StatusConflict, "purchase_abandoned", "the purchase for this Idempotency-Key was abandoned and its stock released; send a new key")
 	case errors.Is(err, domain.ErrPaymentDeclined):
 		p = newProblem(http.StatusPaymentRequired, "payment_declined", "the payment was declined; nothing was charged and the stock was released")
+	case errors.Is(err, domain.ErrSaturated):
+		p = newProblem(http.StatusServiceUnavailable, "product_saturated", "this product has as many purchases in flight as this instance admits; retry")
+		p.retryAfter = 1
 	case errors.Is(err, domain.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		p = newProblem(http.StatusServiceUnavailable, "unavailable", "a dependency is unavailable; retry")
 		p.retryAfter = 1

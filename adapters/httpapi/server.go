@@ -9,7 +9,6 @@ import (
 	"crypto/subtle"
 	_ "embed"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,7 +71,6 @@ const DefaultMaxBodyBytes = 64 << 10
 
 type server struct {
 	app      *app.App
-	idem     ports.IdempotencyStore
 	opts     Options
 	log      *slog.Logger
 	admin    [sha256.Size]byte
@@ -82,9 +80,9 @@ type server struct {
 
 // New returns the API's handler. gin's mode is the caller's choice
 // (gin.SetMode): this package sets no global state.
-func New(a *app.App, idem ports.IdempotencyStore, opts Options) (http.Handler, error) {
-	if a == nil || idem == nil {
-		return nil, errors.New("httpapi: app and idempotency store are required")
+func New(a *app.App, opts Options) (http.Handler, error) {
+	if a == nil {
+		return nil, errors.New("httpapi: an app is required")
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
@@ -92,7 +90,7 @@ func New(a *app.App, idem ports.IdempotencyStore, opts Options) (http.Handler, e
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &server{app: a, idem: idem, opts: opts, log: opts.Logger, admin: sha256.Sum256([]byte(opts.AdminToken))}
+	s := &server{app: a, opts: opts, log: opts.Logger, admin: sha256.Sum256([]byte(opts.AdminToken))}
 
 	r := gin.New()
 	if err := r.SetTrustedProxies(opts.TrustedProxies); err != nil {
@@ -209,7 +207,7 @@ func (s *server) listProducts(c *gin.Context) {
 }
 
 func (s *server) getProduct(c *gin.Context) {
-	p, err := s.app.Product(c, domain.ProductID(c.Param("id")))
+	p, err := s.app.Product(c, domain.ProductID(c.Param("id")), app.ReadOptions{Fresh: noCache(c.Request.Header)})
 	if err != nil {
 		writeProblem(c, s.log, err)
 		return
@@ -264,6 +262,9 @@ type purchaseResponse struct {
 	AmountMinor int64              `json:"amountMinor"`
 }
 
+// purchase decodes the request and runs the use case. The Idempotency-Key
+// protocol (claim, answer, replay) lives in app, on the saga record: this
+// handler only passes the key on and renders the answer.
 func (s *server) purchase(c *gin.Context) {
 	key := c.GetHeader("Idempotency-Key")
 	if err := validIdempotencyKey(key); err != nil {
@@ -276,94 +277,42 @@ func (s *server) purchase(c *gin.Context) {
 		return
 	}
 	req, err := body.request()
-	if err == nil {
-		err = req.Validate(s.app.Config().MaxQtyPerOrder)
-	}
 	if err != nil {
 		writeProblem(c, s.log, err)
 		return
 	}
-	if key == "" {
-		status, payload, _ := s.runPurchase(c, req, "")
-		c.Data(status, payload.contentType, payload.body)
-		return
-	}
-
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d", req.ProductID, req.Qty))
-	stored, err := s.idem.Begin(c, key, fmt.Sprintf("%x", sum))
-	switch {
-	case errors.Is(err, domain.ErrRequestInProgress):
-		// Not our claim. Answering from the saga is safe: the saga ID is
-		// derived from the key, so this cannot start a second saga, and it
-		// finishes the answer of a request whose process died.
-		status, payload, _ := s.runPurchase(c, req, key)
-		c.Data(status, payload.contentType, payload.body)
-		return
-	case err != nil:
-		writeProblem(c, s.log, fmt.Errorf("idempotency: %w", err))
-		return
-	case stored != nil:
+	r, err := s.app.Buy(c, req, key)
+	if r.Replayed {
 		c.Header("Idempotent-Replayed", "true")
-		if stored.Status == http.StatusCreated {
-			var r purchaseResponse
-			if json.Unmarshal(stored.Body, &r) == nil && r.OrderID != "" {
-				c.Header("Location", "/orders/"+string(r.OrderID))
-			}
-		}
-		c.Data(stored.Status, contentTypeFor(stored.Status), stored.Body)
-		return
 	}
-	status, payload, retryable := s.runPurchase(c, req, key)
-	// Answers that tell the client to retry release the key; final answers
-	// are stored and replayed.
-	ictx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), 2*time.Second)
-	defer cancel()
-	if retryable {
-		err = s.idem.Abandon(ictx, key)
-	} else {
-		err = s.idem.Complete(ictx, key, ports.StoredResponse{Status: status, Body: payload.body})
-	}
-	if err != nil {
-		// The saga's ID is derived from the key, so a retry still finds the
-		// same saga: the answer stays the same without the stored copy.
-		s.log.WarnContext(ictx, "idempotency record", "err", err)
-	}
-	c.Data(status, payload.contentType, payload.body)
-}
-
-type payload struct {
-	contentType string
-	body        []byte
-}
-
-// runPurchase runs the use case and renders its outcome. retryable says
-// the answer asks the client to try again (it must not be stored).
-func (s *server) runPurchase(c *gin.Context, req domain.PurchaseRequest, key string) (int, payload, bool) {
-	saga, err := s.app.Purchase(c, req, key)
 	if err != nil {
 		p := problemFor(err)
 		if p.Status >= 500 {
 			s.log.ErrorContext(c.Request.Context(), "purchase failed", "product", req.ProductID, "err", err)
 		}
-		if p.retryAfter > 0 {
-			c.Header("Retry-After", fmt.Sprint(p.retryAfter))
-		}
-		body, _ := json.Marshal(p)
-		return p.Status, payload{ProblemContentType, body}, p.retryAfter > 0 || p.Status >= 500
+		sendProblem(c, p)
+		return
 	}
-	body, _ := json.Marshal(purchaseResponse{
+	saga := r.Saga
+	c.Header("Location", "/orders/"+string(saga.Order.ID))
+	c.JSON(http.StatusCreated, purchaseResponse{
 		OrderID: saga.Order.ID, SagaID: saga.ID, Status: saga.Order.Status,
 		ProductID: saga.ProductID, Qty: saga.Qty, AmountMinor: saga.AmountMinor,
 	})
-	c.Header("Location", "/orders/"+string(saga.Order.ID))
-	return http.StatusCreated, payload{"application/json; charset=utf-8", body}, false
 }
 
-func contentTypeFor(status int) string {
-	if status >= 400 {
-		return ProblemContentType
+// noCache reports whether the request asks not to be served from a cache
+// (Cache-Control: no-cache or max-age=0, RFC 9111).
+func noCache(h http.Header) bool {
+	for _, v := range h.Values("Cache-Control") {
+		for _, d := range strings.Split(v, ",") {
+			d = strings.ToLower(strings.TrimSpace(d))
+			if d == "no-cache" || d == "max-age=0" {
+				return true
+			}
+		}
 	}
-	return "application/json; charset=utf-8"
+	return false
 }
 
 // orderResponse is GET /orders/:id.

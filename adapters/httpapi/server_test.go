@@ -566,13 +566,9 @@ func TestNotReadyDetail(t *testing.T) {
 	}
 }
 
-func TestNewRequiresAppAndStore(t *testing.T) {
-	f := newFixture(t, fixtureOpts{})
-	if h, err := httpapi.New(nil, f.idem, httpapi.Options{}); err == nil || h != nil {
+func TestNewRequiresApp(t *testing.T) {
+	if h, err := httpapi.New(nil, httpapi.Options{}); err == nil || h != nil {
 		t.Errorf("New(nil app) = %v, %v; want an error", h, err)
-	}
-	if h, err := httpapi.New(f.app, nil, httpapi.Options{}); err == nil || h != nil {
-		t.Errorf("New(nil store) = %v, %v; want an error", h, err)
 	}
 }
 

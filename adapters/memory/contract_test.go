@@ -30,7 +30,7 @@ func TestLockerContract(t *testing.T) {
 
 func newStoreHarness(t *testing.T) porttest.StoreHarness {
 	s := memory.NewStore(memory.NewClock(start))
-	return porttest.StoreHarness{Sagas: s, Catalog: s, Orders: s, Outbox: s}
+	return porttest.StoreHarness{Sagas: s, Catalog: s, Orders: s, Outbox: s, Batch: s}
 }
 
 func TestCatalogContract(t *testing.T) {
@@ -40,6 +40,8 @@ func TestCatalogContract(t *testing.T) {
 func TestSagaStoreContract(t *testing.T)   { porttest.SagaStore(t, newStoreHarness) }
 func TestOrderReaderContract(t *testing.T) { porttest.OrderReader(t, newStoreHarness) }
 func TestOutboxContract(t *testing.T)      { porttest.Outbox(t, newStoreHarness) }
+
+func TestSagaBatchWriterContract(t *testing.T) { porttest.SagaBatchWriter(t, newStoreHarness) }
 
 func TestProductCacheContract(t *testing.T) {
 	porttest.ProductCache(t, func(t *testing.T) porttest.CacheHarness {
@@ -54,17 +56,6 @@ func TestEventPublisherContract(t *testing.T) {
 		return porttest.PublisherHarness{
 			Publisher: log,
 			Delivered: func(t *testing.T, atLeast int) []domain.Event { return log.Deliveries() },
-		}
-	})
-}
-
-func TestIdempotencyStoreContract(t *testing.T) {
-	porttest.IdempotencyStore(t, func(t *testing.T) porttest.IdempotencyHarness {
-		clock := memory.NewClock(start)
-		const ttl = 24 * time.Hour
-		return porttest.IdempotencyHarness{
-			Store: memory.NewIdempotencyStore(clock, ttl), TTL: ttl,
-			Advance: func(d time.Duration) { clock.Advance(d) },
 		}
 	})
 }

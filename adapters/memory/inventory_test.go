@@ -211,15 +211,13 @@ func TestInventoryExpiredBreaksDeadlineTiesBySagaIDAndIgnoresNonPositiveLimits(t
 
 func TestConstructorsFailFastOnMissingDependencies(t *testing.T) {
 	for name, construct := range map[string]func(){
-		"NewInventory":              func() { memory.NewInventory(nil) },
-		"WithRetention":             func() { memory.WithRetention(0) },
-		"NewLocker":                 func() { memory.NewLocker(nil) },
-		"NewStore":                  func() { memory.NewStore(nil) },
-		"NewProductCache":           func() { memory.NewProductCache(nil) },
-		"NewIdempotencyStore":       func() { memory.NewIdempotencyStore(nil, time.Hour) },
-		"NewIdempotencyStore ttl 0": func() { memory.NewIdempotencyStore(memory.NewClock(start), 0) },
-		"NewIDs bad prefix":         func() { memory.NewIDs("no spaces") },
-		"WithDeliveryLimit":         func() { memory.WithDeliveryLimit(0) },
+		"NewInventory":      func() { memory.NewInventory(nil) },
+		"WithRetention":     func() { memory.WithRetention(0) },
+		"NewLocker":         func() { memory.NewLocker(nil) },
+		"NewStore":          func() { memory.NewStore(nil) },
+		"NewProductCache":   func() { memory.NewProductCache(nil) },
+		"NewIDs bad prefix": func() { memory.NewIDs("no spaces") },
+		"WithDeliveryLimit": func() { memory.WithDeliveryLimit(0) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			defer func() {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/flashsale/flashsale/adapters/memory"
 	"github.com/flashsale/flashsale/domain"
-	"github.com/flashsale/flashsale/ports"
 )
 
 func TestClockMovesOnlyWhenTold(t *testing.T) {
@@ -149,37 +148,5 @@ func TestEventLogWithDeliveryLimitKeepsTheMostRecent(t *testing.T) {
 	}
 	if !slices.Equal(seqs, []int{8, 9, 10}) {
 		t.Fatalf("timeline kept seqs %v, want 8 9 10", seqs)
-	}
-}
-
-func TestIdempotencyStoreNeverChangesACompletedAnswer(t *testing.T) {
-	clock := memory.NewClock(start)
-	s := memory.NewIdempotencyStore(clock, time.Hour)
-	ctx := t.Context()
-	if _, err := s.Begin(ctx, "k", "h"); err != nil {
-		t.Fatal(err)
-	}
-	first := ports.StoredResponse{Status: 201, Body: []byte("first")}
-	body := first.Body
-	if err := s.Complete(ctx, "k", first); err != nil {
-		t.Fatal(err)
-	}
-	body[0] = 'X' // the store keeps its own copy
-	if err := s.Complete(ctx, "k", ports.StoredResponse{Status: 500}); !errors.Is(err, domain.ErrInvalidTransition) {
-		t.Fatalf("second complete: %v, want ErrInvalidTransition", err)
-	}
-	if err := s.Abandon(ctx, "k"); err != nil {
-		t.Fatalf("abandon of a completed key: %v", err)
-	}
-	resp, err := s.Begin(ctx, "k", "h")
-	if err != nil || resp == nil || resp.Status != 201 || string(resp.Body) != "first" {
-		t.Fatalf("replay %+v, %v", resp, err)
-	}
-	clock.Advance(time.Hour)
-	if err := s.Complete(ctx, "k", first); !errors.Is(err, domain.ErrInvalidTransition) {
-		t.Fatalf("complete of an expired key: %v, want ErrInvalidTransition", err)
-	}
-	if _, err := s.Begin(ctx, "", "h"); !errors.Is(err, domain.ErrInvalidInput) {
-		t.Fatalf("begin of an empty key: %v", err)
 	}
 }

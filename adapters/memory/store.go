@@ -17,6 +17,8 @@ var (
 	_ ports.SagaStore   = (*Store)(nil)
 	_ ports.OrderReader = (*Store)(nil)
 	_ ports.Outbox      = (*Store)(nil)
+
+	_ ports.SagaBatchWriter = (*Store)(nil)
 )
 
 // MaxUpdateAttempts bounds Store.Update's optimistic retries.
@@ -196,21 +198,45 @@ func (s *Store) Update(ctx context.Context, id domain.SagaID, fn func(*domain.Sa
 // new saga) with every effect of the write, or returns an error having
 // changed nothing. The caller holds s.mu.
 func (s *Store) commitLocked(prev, next *domain.Saga, now time.Time) error {
-	var (
-		prevVersion   int64
-		prevEvents    int
-		prevOrder     domain.OrderID
-		prevConfirmed bool
-	)
-	if prev != nil {
-		prevVersion = prev.Version
-		prevEvents = len(prev.Events)
-		prevOrder = prev.Order.ID
-		prevConfirmed = prev.HasOrder() && prev.Order.Status == domain.OrderConfirmed
-	}
-
 	// Every check comes before the first change, so a refused write leaves
 	// the store exactly as it was.
+	if err := s.checkLocked(prev, next, nil); err != nil {
+		return err
+	}
+	var product domain.Product
+	sold := domain.Sold(prev, next)
+	if sold > 0 {
+		p, ok := s.products[next.Order.ProductID]
+		if !ok {
+			return fmt.Errorf("confirm order %s: product %s: %w", next.Order.ID, next.Order.ProductID, domain.ErrProductNotFound)
+		}
+		stock := p.Stock
+		if err := p.Sell(sold, now); err != nil {
+			return fmt.Errorf("confirm order %s: %d of %s in stock, %d sold: %w", next.Order.ID, stock, p.ID, sold, err)
+		}
+		product = p
+	}
+
+	if sold > 0 {
+		s.products[product.ID] = product
+	}
+	s.applyLocked(prev, next)
+	return nil
+}
+
+// checkLocked refuses a write of next over prev (nil for a new saga) that
+// would shrink the timeline or take another saga's order ID. claimed holds
+// the order IDs other members of the same write take (nil: none). The
+// caller holds s.mu.
+func (s *Store) checkLocked(prev, next *domain.Saga, claimed map[domain.OrderID]domain.SagaID) error {
+	var (
+		prevEvents int
+		prevOrder  domain.OrderID
+	)
+	if prev != nil {
+		prevEvents = len(prev.Events)
+		prevOrder = prev.Order.ID
+	}
 	if len(next.Events) < prevEvents {
 		return fmt.Errorf("timeline shrank from %d to %d events: %w",
 			prevEvents, len(next.Events), domain.ErrInvalidTransition)
@@ -219,26 +245,27 @@ func (s *Store) commitLocked(prev, next *domain.Saga, now time.Time) error {
 		if owner, taken := s.orders[next.Order.ID]; taken && owner != next.ID {
 			return fmt.Errorf("order %s belongs to saga %s: %w", next.Order.ID, owner, domain.ErrDuplicate)
 		}
-	}
-	confirming := next.HasOrder() && next.Order.Status == domain.OrderConfirmed && !prevConfirmed
-	var product domain.Product
-	if confirming {
-		p, ok := s.products[next.Order.ProductID]
-		if !ok {
-			return fmt.Errorf("confirm order %s: product %s: %w", next.Order.ID, next.Order.ProductID, domain.ErrProductNotFound)
+		if owner, taken := claimed[next.Order.ID]; taken && owner != next.ID {
+			return fmt.Errorf("order %s taken by saga %s in the same write: %w", next.Order.ID, owner, domain.ErrDuplicate)
 		}
-		if p.Stock < next.Order.Qty {
-			return fmt.Errorf("confirm order %s: %d of %s in stock, %d sold: %w",
-				next.Order.ID, p.Stock, p.ID, next.Order.Qty, domain.ErrInsufficientStock)
-		}
-		p.Stock -= next.Order.Qty
-		p.Version++
-		p.UpdatedAt = now
-		product = p
 	}
+	return nil
+}
 
-	if confirming {
-		s.products[product.ID] = product
+// applyLocked stores next over prev (nil for a new saga), checked by
+// checkLocked, at prev's version + 1: the order index, the record and the
+// new events in the outbox. The product's stock is the caller's. The
+// caller holds s.mu.
+func (s *Store) applyLocked(prev, next *domain.Saga) {
+	var (
+		prevVersion int64
+		prevEvents  int
+		prevOrder   domain.OrderID
+	)
+	if prev != nil {
+		prevVersion = prev.Version
+		prevEvents = len(prev.Events)
+		prevOrder = prev.Order.ID
 	}
 	if prevOrder != "" && prevOrder != next.Order.ID {
 		delete(s.orders, prevOrder)
@@ -255,7 +282,95 @@ func (s *Store) commitLocked(prev, next *domain.Saga, now time.Time) error {
 	for _, e := range stored.Events[prevEvents:] {
 		s.outbox.append(e)
 	}
-	return nil
+}
+
+// WriteAll implements ports.SagaBatchWriter in one critical section: every
+// change is checked (one product, no saga twice, each stored at its
+// Prev.Version, no timeline shrunk, stock for the sum sold) before the
+// first is applied, so it stores all of them or none. Each is applied as
+// Update's write is: version + 1, new events into the outbox in the order
+// of changes; the product's stock goes down once, by the sum.
+func (s *Store) WriteAll(ctx context.Context, changes []ports.SagaChange) ([]*domain.Saga, error) {
+	if err := contextErr(ctx); err != nil {
+		return nil, fmt.Errorf("write sagas: %w", err)
+	}
+	product, err := batchProduct(changes)
+	if err != nil {
+		return nil, fmt.Errorf("write sagas: %w", err)
+	}
+	now := s.clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+
+	current := make([]*domain.Saga, len(changes))
+	claimed := make(map[domain.OrderID]domain.SagaID, len(changes))
+	var sold int64
+	for i, c := range changes {
+		stored, ok := s.sagas[c.Next.ID]
+		if !ok {
+			return nil, fmt.Errorf("write sagas of %s: saga %s: %w", product, c.Next.ID, domain.ErrSagaNotFound)
+		}
+		if stored.Version != c.Prev.Version {
+			return nil, fmt.Errorf("write sagas of %s: saga %s is at version %d, not %d: %w",
+				product, c.Next.ID, stored.Version, c.Prev.Version, domain.ErrConflict)
+		}
+		if err := s.checkLocked(stored, c.Next, claimed); err != nil {
+			return nil, fmt.Errorf("write sagas of %s: saga %s: %w", product, c.Next.ID, err)
+		}
+		if c.Next.HasOrder() {
+			claimed[c.Next.Order.ID] = c.Next.ID
+		}
+		current[i] = stored
+		sold += domain.Sold(stored, c.Next)
+	}
+	if sold > 0 {
+		p, ok := s.products[product]
+		if !ok {
+			return nil, fmt.Errorf("write sagas of %s: %w", product, domain.ErrProductNotFound)
+		}
+		stock := p.Stock
+		if err := p.Sell(sold, now); err != nil {
+			return nil, fmt.Errorf("write sagas of %s: %d in stock, %d sold: %w", product, stock, sold, err)
+		}
+		s.products[product] = p
+	}
+
+	out := make([]*domain.Saga, len(changes))
+	for i, c := range changes {
+		s.applyLocked(current[i], c.Next)
+		out[i] = s.sagas[c.Next.ID].Clone()
+	}
+	return out, nil
+}
+
+// batchProduct returns the one product of changes, or an error matching
+// domain.ErrInvalidInput: no change, a change without both sagas, one that
+// changes the saga's ID, more than one product, or a saga twice.
+func batchProduct(changes []ports.SagaChange) (domain.ProductID, error) {
+	if len(changes) == 0 {
+		return "", domain.Invalid("changes", "must not be empty")
+	}
+	var product domain.ProductID
+	seen := make(map[domain.SagaID]bool, len(changes))
+	for i, c := range changes {
+		if c.Prev == nil || c.Next == nil {
+			return "", domain.Invalid("changes", "change %d lacks its Prev or Next saga", i)
+		}
+		if i == 0 {
+			product = c.Next.ProductID
+		}
+		if c.Next.ID != c.Prev.ID {
+			return "", domain.Invalid("changes", "change %d moves saga %s to ID %s", i, c.Prev.ID, c.Next.ID)
+		}
+		if c.Next.ProductID != product || c.Prev.ProductID != product {
+			return "", domain.Invalid("changes", "sagas of products %s and %s in one write", product, c.Next.ProductID)
+		}
+		if seen[c.Next.ID] {
+			return "", domain.Invalid("changes", "saga %s twice in one write", c.Next.ID)
+		}
+		seen[c.Next.ID] = true
+	}
+	return product, nil
 }
 
 // Saga implements ports.SagaStore.

@@ -3,10 +3,13 @@ package mysql_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/flashsale/flashsale/adapters/mysql"
 	"github.com/flashsale/flashsale/domain"
+	"github.com/flashsale/flashsale/ports"
 )
 
 // The two commits of a purchase, measured against the test stack (durable
@@ -93,4 +96,74 @@ func mode(par int) string {
 		return "serial"
 	}
 	return fmt.Sprintf("parallel-%dx", par)
+}
+
+// BenchmarkWriteAll confirms sales of one product in groups, one WriteAll
+// (one commit) per group, one writer at a time as a product's batcher
+// would: sales/s shows what a group buys over one commit per sale (group
+// size 1, which is also BenchmarkCompleteSaga/serial's shape).
+func BenchmarkWriteAll(b *testing.B) {
+	for _, size := range []int{1, 8, 32, 128} {
+		b.Run(fmt.Sprintf("group-%d", size), func(b *testing.B) {
+			e := requireEnv(b)
+			db := e.fresh(b, nil)
+			sales := b.N * size
+			supply(b, db, int64(sales))
+			groups := make([][]ports.SagaChange, b.N)
+			createAll(b, db, sales, func(i int, prev *domain.Saga) {
+				next := prev.Clone()
+				if err := next.Complete(epoch); err != nil {
+					b.Error(err)
+				}
+				if groups[i/size] == nil {
+					groups[i/size] = make([]ports.SagaChange, size)
+				}
+				groups[i/size][i%size] = ports.SagaChange{Prev: prev, Next: next}
+			})
+			b.ResetTimer()
+			for _, g := range groups {
+				if _, err := db.WriteAll(context.Background(), g); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(sales)/b.Elapsed().Seconds(), "sales/s")
+			if p, err := db.Product(context.Background(), product); err != nil || p.Stock != 0 {
+				b.Fatalf("stock %d (%v) after confirming all %d", p.Stock, err, sales)
+			}
+		})
+	}
+}
+
+// createAll stores n RUNNING sagas of one unit of product, 32 at a time,
+// and hands each to use (in no particular order) as a later load returns
+// it, version 1.
+func createAll(b *testing.B, db *mysql.DB, n int, use func(i int, stored *domain.Saga)) {
+	b.Helper()
+	var next atomic.Int64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				s := startSaga(b, fmt.Sprintf("b-%08d", i), 1)
+				if err := db.Create(context.Background(), s); err != nil {
+					b.Error(err)
+					return
+				}
+				s.Version, s.Order.Version = 1, 1
+				mu.Lock()
+				use(i, s)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if b.Failed() {
+		b.FailNow()
+	}
 }

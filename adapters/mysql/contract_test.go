@@ -2,9 +2,7 @@ package mysql_test
 
 import (
 	"testing"
-	"time"
 
-	"github.com/flashsale/flashsale/adapters/mysql"
 	"github.com/flashsale/flashsale/ports"
 	"github.com/flashsale/flashsale/ports/porttest"
 )
@@ -15,7 +13,7 @@ import (
 func storeHarness(e *env) func(t *testing.T) porttest.StoreHarness {
 	return func(t *testing.T) porttest.StoreHarness {
 		db := e.fresh(t, nil)
-		return porttest.StoreHarness{Sagas: db, Catalog: db, Orders: db, Outbox: db}
+		return porttest.StoreHarness{Sagas: db, Catalog: db, Orders: db, Outbox: db, Batch: db}
 	}
 }
 
@@ -30,12 +28,6 @@ func TestOrderReaderContract(t *testing.T) { porttest.OrderReader(t, storeHarnes
 
 func TestOutboxContract(t *testing.T) { porttest.Outbox(t, storeHarness(requireEnv(t))) }
 
-func TestIdempotencyStoreContract(t *testing.T) {
-	e := requireEnv(t)
-	porttest.IdempotencyStore(t, func(t *testing.T) porttest.IdempotencyHarness {
-		clock := newTestClock()
-		db := e.fresh(t, func(o *mysql.Options) { o.Clock = clock })
-		const ttl = 24 * time.Hour
-		return porttest.IdempotencyHarness{Store: mysql.NewIdempotencyStore(db, ttl), TTL: ttl, Advance: clock.Advance}
-	})
+func TestSagaBatchWriterContract(t *testing.T) {
+	porttest.SagaBatchWriter(t, storeHarness(requireEnv(t)))
 }

@@ -89,17 +89,15 @@ type Options struct {
 	// ResolveInterval is the least time between two searches for the
 	// writable primary. Default DefaultResolveInterval.
 	ResolveInterval time.Duration
-	// Clock stamps updated_at, published_at and idempotency expiry. Nil: the
-	// wall clock.
+	// Clock stamps updated_at and published_at. Nil: the wall clock.
 	Clock ports.Clock
 	// Logger receives primary switches and failed searches. Nil: discarded.
 	Logger *slog.Logger
 }
 
 // DB is an open store: it implements ports.Catalog, ports.SagaStore,
-// ports.OrderReader, ports.Outbox and ports.Pinger (NewIdempotencyStore adds
-// ports.IdempotencyStore on top of it). It is safe for concurrent use.
-// Close it when done.
+// ports.SagaBatchWriter, ports.OrderReader, ports.Outbox and ports.Pinger.
+// It is safe for concurrent use. Close it when done.
 type DB struct {
 	opts     Options
 	clock    ports.Clock

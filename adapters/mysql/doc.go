@@ -1,17 +1,26 @@
 // Package mysql implements flashsale's durable ports on MySQL / MariaDB with
-// GORM: ports.Catalog, ports.SagaStore, ports.OrderReader, ports.Outbox,
-// ports.IdempotencyStore and ports.Pinger.
+// GORM: ports.Catalog, ports.SagaStore, ports.SagaBatchWriter,
+// ports.OrderReader, ports.Outbox and ports.Pinger.
 //
 // # Schema and commits
 //
-// Four tables (migrations/, applied by Migrate with goose): products;
+// Three tables (migrations/, applied by Migrate with goose): products;
 // sagas, one row per purchase saga carrying its order (saga and order share
 // one optimistic-lock version); saga_events, the saga's timeline, which is
-// also the outbox; idempotency_keys. A successful purchase is exactly two
-// commits: Create (saga row + its first events) and the Update that
-// confirms (versioned saga update + new events + the guarded decrement
+// also the outbox. (00001 also made idempotency_keys; 00002 drops it: the
+// Idempotency-Key record lives on the saga row.) A successful purchase is
+// exactly two commits: Create (saga row + its first events) and the Update
+// that confirms (versioned saga update + new events + the guarded decrement
 // `stock = stock - qty WHERE stock >= qty` of the product, in one
 // transaction).
+//
+// # Confirming a hot product in groups
+//
+// DB.WriteAll (ports.SagaBatchWriter) stores the moves of many sagas of one
+// product in one transaction: a version-checked update per saga row, one
+// multi-row insert of all their new events, and last one guarded decrement
+// of the product by the sum sold. A product bought by a crowd then pays its
+// row lock and the commit's fsync once per group instead of once per sale.
 //
 // # Optimistic locking
 //

@@ -137,7 +137,7 @@ func (e *env) clean(t testing.TB) {
 	if err != nil {
 		t.Fatalf("clean: %v", err)
 	}
-	for _, table := range []string{"saga_events", "sagas", "products", "idempotency_keys"} {
+	for _, table := range []string{"saga_events", "sagas", "products"} {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+table); err != nil {
 			_ = tx.Rollback()
 			t.Fatalf("clean %s: %v", table, err)
@@ -268,26 +268,4 @@ func (s stack) pid(t testing.TB, node string) int {
 		t.Fatalf("pidfile of the %s holds %q", node, raw)
 	}
 	return pid
-}
-
-// testClock is a settable clock for the idempotency TTL tests.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newTestClock() *testClock {
-	return &testClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }

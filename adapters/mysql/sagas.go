@@ -35,7 +35,7 @@ func (db *DB) Create(ctx context.Context, s *domain.Saga) error {
 	if err != nil {
 		return fmt.Errorf("create saga %s: %w", s.ID, err)
 	}
-	confirmed := s.HasOrder() && s.Order.Status == domain.OrderConfirmed
+	sold := domain.Sold(nil, s)
 	now := db.now()
 	var stockVersion int64
 	err = db.cur.Load().onPrimary(ctx).Transaction(func(tx *gorm.DB) error {
@@ -47,8 +47,8 @@ func (db *DB) Create(ctx context.Context, s *domain.Saga) error {
 				return err
 			}
 		}
-		if confirmed {
-			v, err := decrementStock(tx, s.Order.ProductID, s.Order.Qty, now)
+		if sold > 0 {
+			v, err := decrementStock(tx, s.Order.ProductID, sold, now)
 			stockVersion = v
 			return err
 		}
@@ -57,7 +57,7 @@ func (db *DB) Create(ctx context.Context, s *domain.Saga) error {
 	if err != nil {
 		return fmt.Errorf("create saga %s: %w", s.ID, db.translate(ctx, err))
 	}
-	if confirmed {
+	if sold > 0 {
 		db.marks.note(s.Order.ProductID, stockVersion)
 	}
 	return nil
@@ -68,8 +68,8 @@ func (db *DB) Create(ctx context.Context, s *domain.Saga) error {
 // may itself call the store), and then, in one transaction, writes the row
 // through the optimisticlock plugin (WHERE id = ? AND version = <loaded>,
 // version + 1), inserts the events beyond the stored timeline, and, if the
-// order has just become CONFIRMED, decrements the product's stock guarded by
-// stock >= qty. A write that matched no row lost a race: Update reloads and
+// move sells (domain.Sold: the order has just become CONFIRMED), decrements
+// the product's stock guarded by stock >= qty. A write that matched no row lost a race: Update reloads and
 // applies fn again, up to MaxUpdateAttempts times in all, then returns an
 // error wrapping domain.ErrConflict. fn's own error is returned as it is,
 // with nothing stored. fn must not change the saga's ID or shorten its
@@ -130,8 +130,7 @@ func (db *DB) write(ctx context.Context, g *generation, prev, next *domain.Saga)
 	if err != nil {
 		return nil, err
 	}
-	prevConfirmed := prev.HasOrder() && prev.Order.Status == domain.OrderConfirmed
-	confirming := next.HasOrder() && next.Order.Status == domain.OrderConfirmed && !prevConfirmed
+	sold := domain.Sold(prev, next)
 	out, err := stored(next, prev.Version+1)
 	if err != nil {
 		return nil, err
@@ -156,8 +155,8 @@ func (db *DB) write(ctx context.Context, g *generation, prev, next *domain.Saga)
 			}
 		}
 		// Last, so the hot product row stays locked for the shortest time.
-		if confirming {
-			v, err := decrementStock(tx, next.Order.ProductID, next.Order.Qty, now)
+		if sold > 0 {
+			v, err := decrementStock(tx, next.Order.ProductID, sold, now)
 			stockVersion = v
 			return err
 		}
@@ -166,7 +165,7 @@ func (db *DB) write(ctx context.Context, g *generation, prev, next *domain.Saga)
 	if err != nil {
 		return nil, err
 	}
-	if confirming {
+	if sold > 0 {
 		db.marks.note(next.Order.ProductID, stockVersion)
 	}
 	return out, nil

@@ -9,6 +9,8 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/flashsale/flashsale/adapters/mysql"
 	"github.com/flashsale/flashsale/domain"
+	"github.com/flashsale/flashsale/ports"
 )
 
 var epoch = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -507,14 +510,46 @@ func TestMigrations(t *testing.T) {
 		t.Fatalf("migrating again: %v", err)
 	}
 	v, err := mysql.SchemaVersion(ctx, empty)
-	if err != nil || v != 1 {
-		t.Fatalf("version %d (%v) after migrating, want 1", v, err)
+	if err != nil || v != 2 {
+		t.Fatalf("version %d (%v) after migrating, want 2", v, err)
 	}
-	var tables int
-	err = empty.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = ? "+
-		"AND table_name IN ('products','sagas','saga_events','idempotency_keys')", name).Scan(&tables)
-	if err != nil || tables != 4 {
-		t.Fatalf("%d of 4 tables (%v)", tables, err)
+	tables := func() []string {
+		t.Helper()
+		rows, err := empty.QueryContext(ctx, "SELECT table_name FROM information_schema.tables "+
+			"WHERE table_schema = ? AND table_name <> 'goose_db_version'", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var names []string
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, n)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(names)
+		return names
+	}
+	if got, want := tables(), []string{"products", "saga_events", "sagas"}; !slices.Equal(got, want) {
+		t.Fatalf("tables %v, want %v (00002 drops idempotency_keys)", got, want)
+	}
+	// 00002 goes down and up again: Down recreates 00001's table.
+	if err := mysql.MigrateDownTo(ctx, empty, 1); err != nil {
+		t.Fatalf("migrate down to 1: %v", err)
+	}
+	if got, want := tables(), []string{"idempotency_keys", "products", "saga_events", "sagas"}; !slices.Equal(got, want) {
+		t.Fatalf("tables %v after going down to 1, want %v", got, want)
+	}
+	if err := mysql.Migrate(ctx, empty); err != nil {
+		t.Fatalf("migrating up again: %v", err)
+	}
+	if got, want := tables(), []string{"products", "saga_events", "sagas"}; !slices.Equal(got, want) {
+		t.Fatalf("tables %v after going up again, want %v", got, want)
 	}
 	var collation string
 	err = empty.QueryRowContext(ctx, "SELECT table_collation FROM information_schema.tables WHERE table_schema = ? AND table_name = 'products'", name).Scan(&collation)
@@ -546,4 +581,45 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	forgetSchema()
 	os.Exit(code)
+}
+
+// WriteAll's one UPDATE stores times to the microsecond and NULLs as the
+// per-row write does: what it returns is what a later load finds, down to
+// the microsecond, for sagas with and without an order.
+func TestWriteAllStoresWhatItReturns(t *testing.T) {
+	e := requireEnv(t)
+	db := e.fresh(t, nil)
+	ctx := context.Background()
+	supply(t, db, 10)
+	at := epoch.Add(1234567891 * time.Nanosecond).In(time.FixedZone("X", 3600))
+	a, b := create(t, db, "s-a", 2), create(t, db, "s-b", 3)
+	aborted := domain.Abort(domain.Reservation{SagaID: "s-c", ProductID: product, Qty: 1, Deadline: at}, "expired", at)
+	if err := db.Create(ctx, aborted); err != nil {
+		t.Fatal(err)
+	}
+	c := load(t, db, "s-c")
+	changes := []ports.SagaChange{{Prev: a, Next: a.Clone()}, {Prev: b, Next: b.Clone()}, {Prev: c, Next: c.Clone()}}
+	if err := changes[0].Next.Complete(at); err != nil {
+		t.Fatal(err)
+	}
+	if err := changes[1].Next.BeginCompensation("because", at); err != nil {
+		t.Fatal(err)
+	}
+	changes[1].Next.LeaseOwner, changes[1].Next.LeaseUntil = "", time.Time{}
+	changes[2].Next.Reason = "touched"
+	got, err := db.WriteAll(ctx, changes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range got {
+		if later := load(t, db, string(s.ID)); !reflect.DeepEqual(later, s) {
+			t.Fatalf("change %d: WriteAll returned\n%+v\na later load finds\n%+v", i, s, later)
+		}
+	}
+	if !got[0].UpdatedAt.Equal(at.Truncate(time.Microsecond)) || got[1].LeaseOwner != "" || !got[1].LeaseUntil.IsZero() {
+		t.Fatalf("stored %v, lease %q until %v", got[0].UpdatedAt, got[1].LeaseOwner, got[1].LeaseUntil)
+	}
+	if s := stockOf(t, db); s != 8 {
+		t.Fatalf("stock %d, want 8", s)
+	}
 }

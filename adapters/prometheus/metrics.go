@@ -63,8 +63,9 @@ func New() *Metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Every counter kind appears from the start, at zero, so dashboards
 	// and alerts see the series before the first event.
-	for _, c := range []ports.Counter{ports.CounterCacheHit, ports.CounterCacheMiss, ports.CounterLockBusy,
-		ports.CounterReservationsExpired, ports.CounterSagasRecovered, ports.CounterEventsPublished} {
+	for _, c := range []ports.Counter{ports.CounterCacheHit, ports.CounterCacheMiss, ports.CounterNearCacheHit,
+		ports.CounterLockBusy, ports.CounterReservationsExpired, ports.CounterSagasRecovered, ports.CounterEventsPublished,
+		ports.CounterSoldOutFromMemory, ports.CounterSaturated, ports.CounterConfirmGroups, ports.CounterConfirmsGrouped} {
 		m.counters.WithLabelValues(string(c))
 	}
 	return m

@@ -422,3 +422,20 @@ func int64s(vals []any) ([]int64, error) {
 	}
 	return out, nil
 }
+
+var _ ports.ReservationLookup = (*Inventory)(nil)
+
+// HasReservation implements ports.ReservationLookup with one EXISTS of the
+// saga's record key: held, consumed and refused records all count, until
+// their retention ends.
+func (inv *Inventory) HasReservation(ctx context.Context, product domain.ProductID, saga domain.SagaID) (bool, error) {
+	op := fmt.Sprintf("has reservation %s of %s", saga, product)
+	if err := liveContext(ctx); err != nil {
+		return false, fmt.Errorf("%s: %w", op, err)
+	}
+	n, err := inv.c.Exists(ctx, inv.recordKey(product, saga)).Result()
+	if err != nil {
+		return false, translateErr(op, err)
+	}
+	return n == 1, nil
+}

@@ -12,6 +12,8 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/flashsale/flashsale/bench"
@@ -26,7 +28,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	target := fs.String("target", "", "base URL of the API to drive (e.g. https://127.0.0.1:8443); empty: an in-process server on memory adapters per strategy")
 	strategies := fs.String("strategy", "all", "in-process only: none, lock, optimistic, a comma list, or all")
 	targetStrategy := fs.String("target-strategy", "none", "with --target: the strategy the target runs (recorded, not set)")
-	scenarios := fs.String("scenarios", "all", "seed, hot, mix, reads, a comma list, or all")
+	scenarios := fs.String("scenarios", "all", "a comma list of seed, hot, mix, reads, saturate, overload, soldout, readmax; all = seed,hot,mix,reads; crowd = saturate,overload,soldout,readmax (opt-in: minutes)")
 	rate := fs.Int("rate", 500, "arrival rate (requests/s) of the open-model scenarios (hot, mix, reads)")
 	duration := fs.Duration("duration", 10*time.Second, "length of each open-model scenario")
 	rounds := fs.Int("rounds", 20, "rounds of the seed's race (10 buyers on stock 9)")
@@ -38,7 +40,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ceilingDur := fs.Duration("ceiling-duration", 3*time.Second, "length of each ceiling measurement")
 	maxWorkers := fs.Int("max-workers", 2048, "most requests in flight at once (past it the rate cannot be held)")
 	settle := fs.Duration("settle", time.Second, "pause after a scenario's products are created (the stack's replica lag)")
+	saturateRates := fs.String("saturate-rates", joinInts(bench.DefaultSaturateRates), "saturate: the steps' arrival rates (requests/s), a comma list")
+	stepDuration := fs.Duration("step-duration", 5*time.Second, "saturate: length of each step")
+	saturationRate := fs.Int("saturation-rate", 0, "overload: R, the hot product's saturating rate (purchases/s); 0 takes it from saturate (run first if not listed)")
+	overloadDuration := fs.Duration("overload-duration", 30*time.Second, "overload: length of each phase (2R, then 5R)")
+	overloadReadRate := fs.Int("overload-read-rate", 200, "overload: reads/s of another product alongside each phase (0: none)")
 	echartsJS := fs.String("echarts-js", "", "a local echarts.min.js to copy next to the HTML (offline viewing); empty loads it from the CDN")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, benchUsage)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -48,9 +59,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	sc, err := bench.ParseList("scenario", *scenarios, bench.Scenarios)
+	sc, err := bench.ParseScenarios(*scenarios)
 	if err != nil {
 		return err
+	}
+	steps, err := parseInts(*saturateRates)
+	if err != nil {
+		return fmt.Errorf("--saturate-rates: %w", err)
 	}
 	switch {
 	case *rate <= 0 || *rate > 1_000_000:
@@ -65,6 +80,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("--max-workers must be positive")
 	case *settle < 0:
 		return errors.New("--settle must not be negative")
+	case *stepDuration <= 0:
+		return errors.New("--step-duration must be positive")
+	case *saturationRate < 0 || *saturationRate > 1_000_000:
+		return errors.New("--saturation-rate must be between 0 and 1000000")
+	case *overloadDuration <= 0:
+		return errors.New("--overload-duration must be positive")
+	case *overloadReadRate < 0 || *overloadReadRate > 1_000_000:
+		return errors.New("--overload-read-rate must be between 0 and 1000000")
 	case *out == "":
 		return errors.New("--out must name a directory")
 	}
@@ -78,6 +101,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	o := bench.Options{
 		Scenarios: sc, Rate: *rate, Duration: *duration, Rounds: *rounds, MaxWorkers: *maxWorkers,
 		RedisAddr: *redisAddr, MySQLDSN: *mysqlDSN, CeilingDuration: *ceilingDur, Settle: *settle, Log: io.Discard,
+		SaturateRates: steps, StepDuration: *stepDuration, SaturationRate: *saturationRate,
+		OverloadDuration: *overloadDuration, OverloadReadRate: *overloadReadRate,
+	}
+	if *overloadReadRate == 0 {
+		o.OverloadReadRate = -1 // none; bench's 0 is its default
 	}
 	if isTerminal(stderr) {
 		o.NewProgress = func(label string, total int) bench.Progress { return progressBar{newProgress(stderr, label, total)} }
@@ -140,7 +168,60 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !rep.I1OK {
 		return errors.New("I1 broken: a product sold more than it was supplied (see the report)")
 	}
+	if !rep.OrdersOK {
+		return errors.New("a purchase answered 201 is not a CONFIRMED order when read back (see the report)")
+	}
 	return nil
+}
+
+const benchUsage = `usage: flashsale bench [flags]
+
+Drives the API with load per lock strategy and scenario, measures this
+machine's ceilings (bare gin HTTP, the Redis reserve script, a durable MySQL
+insert) in the same run, and writes a table, bench.json and bench.html.
+
+Scenarios (--scenarios; "all" is the first four, "crowd" the last four):
+  seed      the seed's race: 10 buyers at once on stock 9, --rounds times
+  hot       one product at --rate for --duration, stock for half of it
+  mix       cache-hit reads : other reads : purchases = 4000 : 800 : 1200 at --rate
+  reads     GET /products/:id of one cached product at --rate
+  saturate  one hot product, stock for every request, at each of --saturate-rates
+            for --step-duration, stopping after a step with p99 > 1 s or
+            confirmed/s well below the step before's; reports the sustainable
+            rate (every answer 201, p99 < 100 ms) and confirmed/s at saturation,
+            both over the MySQL ceiling measured just before the steps
+  overload  one hot product at 2R then 5R for --overload-duration each (R from
+            --saturation-rate or saturate), reads of another product at
+            --overload-read-rate alongside; counts 502s, shed 429/503 answers
+            (with Retry-After and problem+json or not), and reads every 201's
+            order back: it must be CONFIRMED
+  soldout   purchases of a sold-out product, closed loop (64 connections) for
+            --ceiling-duration, without then with an Idempotency-Key;
+            409 insufficient_stock answers/s over the HTTP ceiling
+  readmax   GET /products/:id of one cached product, closed loop (64
+            connections) for --ceiling-duration, over the HTTP ceiling
+
+Flags:
+`
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 || n > 1_000_000 {
+			return nil, fmt.Errorf("%q is not a rate between 1 and 1000000", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func joinInts(ns []int) string {
+	var parts []string
+	for _, n := range ns {
+		parts = append(parts, strconv.Itoa(n))
+	}
+	return strings.Join(parts, ",")
 }
 
 // inProcessTarget serves the API on 127.0.0.1:0 over memory adapters with

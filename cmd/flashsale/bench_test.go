@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,6 +62,56 @@ func TestBenchInProcess(t *testing.T) {
 	}
 }
 
+// The crowd scenarios through the command, in process: the steps, the
+// overload phases with R from them, soldout and readmax, and the help
+// that documents them.
+func TestBenchCrowdInProcess(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	err := run(ctx, []string{"bench", "--strategy", "none", "--scenarios", "crowd", "--saturate-rates", "40,80",
+		"--step-duration", "400ms", "--overload-duration", "200ms", "--overload-read-rate", "10",
+		"--ceiling-duration", "200ms", "--redis", "off", "--mysql", "off", "--settle", "0s", "--out", dir}, nil, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("bench: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, bench.JSONFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if !rep.I1OK || !rep.OrdersOK || strings.Join(rep.Scenarios, ",") != "saturate,overload,soldout,readmax" || len(rep.Results) != 4 {
+		t.Fatalf("report: I1 %v, orders %v, scenarios %v, %d results", rep.I1OK, rep.OrdersOK, rep.Scenarios, len(rep.Results))
+	}
+	s := rep.Results[0].Saturation
+	if s == nil || len(s.Steps) != 2 || s.Steps[0].Rate != 40 || s.Steps[1].Rate != 80 || s.StepDurationS != 0.4 {
+		t.Errorf("saturate: %+v", s)
+	}
+	if ov := rep.Results[1].Overload; ov == nil || ov.ReadRate != 10 || len(ov.Phases) != 2 || ov.Phases[1].Rate != 5*ov.SaturationRate {
+		t.Errorf("overload: %+v", ov)
+	}
+	for _, want := range []string{"sustainable rate", "overload: one hot product", "soldout: purchases", "readmax"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+
+	stdout.Reset()
+	stderr.Reset()
+	if err := run(context.Background(), []string{"bench", "--help"}, nil, &stdout, &stderr); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("--help: %v", err)
+	}
+	for _, want := range []string{"saturate", "overload", "soldout", "readmax", "crowd", "-saturation-rate", "-saturate-rates", "-overload-duration"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("--help lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}
+
 func TestBenchRejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--rate", "0"},
@@ -77,6 +129,14 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{"--admin-token", "t"},
 		{"--out", ""},
 		{"--settle", "-1s"},
+		{"--scenarios", "crowd,flood"},
+		{"--saturate-rates", "250,0"},
+		{"--saturate-rates", "250,fast"},
+		{"--saturate-rates", ""},
+		{"--step-duration", "0s"},
+		{"--saturation-rate", "-1"},
+		{"--overload-duration", "0s"},
+		{"--overload-read-rate", "-1"},
 		{"extra"},
 		{"--no-such-flag"},
 	} {

@@ -22,18 +22,17 @@ import (
 // saga.strategy). Unknown keys and unknown FLASHSALE_* variables are errors,
 // so a typo never silently leaves a default in place.
 type Config struct {
-	HTTP        HTTPConfig        `yaml:"http"`
-	Admin       AdminConfig       `yaml:"admin"`
-	Adapters    AdaptersConfig    `yaml:"adapters"`
-	Saga        SagaConfig        `yaml:"saga"`
-	Redis       RedisConfig       `yaml:"redis"`
-	MySQL       MySQLConfig       `yaml:"mysql"`
-	Kafka       KafkaConfig       `yaml:"kafka"`
-	Cache       CacheConfig       `yaml:"cache"`
-	Idempotency IdempotencyConfig `yaml:"idempotency"`
-	Payments    PaymentsConfig    `yaml:"payments"`
-	Demo        DemoConfig        `yaml:"demo"`
-	Log         LogConfig         `yaml:"log"`
+	HTTP     HTTPConfig     `yaml:"http"`
+	Admin    AdminConfig    `yaml:"admin"`
+	Adapters AdaptersConfig `yaml:"adapters"`
+	Saga     SagaConfig     `yaml:"saga"`
+	Redis    RedisConfig    `yaml:"redis"`
+	MySQL    MySQLConfig    `yaml:"mysql"`
+	Kafka    KafkaConfig    `yaml:"kafka"`
+	Cache    CacheConfig    `yaml:"cache"`
+	Payments PaymentsConfig `yaml:"payments"`
+	Demo     DemoConfig     `yaml:"demo"`
+	Log      LogConfig      `yaml:"log"`
 
 	// crashAt is the test-only FLASHSALE_CRASH_AT: the process exits at
 	// that saga step, as if killed, so crash recovery can be tested on real
@@ -130,16 +129,22 @@ type SagaConfig struct {
 	LockTTL            time.Duration `yaml:"lock_ttl"`
 	OptimisticRetries  int           `yaml:"optimistic_retries"`
 	BackgroundInterval time.Duration `yaml:"background_interval"`
+	// MaxInFlightPerProduct bounds one product's purchases running at once
+	// on this instance; past it, 503 product_saturated at once. 0: no bound.
+	MaxInFlightPerProduct int `yaml:"max_in_flight_per_product"`
+	// SoldOutTTL: how long a gate's "insufficient stock" is answered from
+	// memory for the same product. 0: off.
+	SoldOutTTL time.Duration `yaml:"sold_out_ttl"`
+	// MaxConfirmGroup bounds the confirms of one product in one commit.
+	MaxConfirmGroup int `yaml:"max_confirm_group"`
 }
 
 // CacheConfig configures the product cache.
 type CacheConfig struct {
 	TTL time.Duration `yaml:"ttl"`
-}
-
-// IdempotencyConfig configures Idempotency-Key records.
-type IdempotencyConfig struct {
-	TTL time.Duration `yaml:"ttl"`
+	// NearTTL: product details and available counts kept in process memory
+	// in front of the cache and the gate. 0: off.
+	NearTTL time.Duration `yaml:"near_ttl"`
 }
 
 // PaymentsConfig configures the payment gateway: the in-process simulator
@@ -176,18 +181,18 @@ func defaultConfig() Config {
 		Saga: SagaConfig{Strategy: string(d.Strategy), MaxQtyPerOrder: d.MaxQtyPerOrder,
 			StepTimeout: d.StepTimeout, SagaTimeout: d.SagaTimeout, LeaseTTL: d.LeaseTTL,
 			ReservationTTL: d.ReservationTTL, LockTTL: d.LockTTL, OptimisticRetries: d.OptimisticRetries,
-			BackgroundInterval: time.Second},
+			BackgroundInterval: time.Second, MaxInFlightPerProduct: d.MaxInFlightPerProduct,
+			SoldOutTTL: d.SoldOutTTL, MaxConfirmGroup: d.MaxConfirmGroup},
 		Redis: RedisConfig{Addrs: []string{"127.0.0.1:6379"}, DialTimeout: time.Second,
 			ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond},
 		MySQL: MySQLConfig{PrimaryDSNs: []string{}, ReplicaDSNs: []string{}, PrimaryMaxConns: 64, ReplicaMaxConns: 16,
 			ConnMaxLifetime: 5 * time.Minute, QueryTimeout: 5 * time.Second},
 		Kafka: KafkaConfig{Brokers: []string{"127.0.0.1:19092", "127.0.0.1:19093"}, Topic: "flashsale.events",
 			Partitions: 6, ReplicationFactor: 2, WriteTimeout: 5 * time.Second, Timeline: true},
-		Cache:       CacheConfig{TTL: d.CacheTTL},
-		Idempotency: IdempotencyConfig{TTL: 24 * time.Hour},
-		Payments:    PaymentsConfig{Seed: 1, Timeout: 2 * time.Second},
-		Demo:        DemoConfig{Products: true},
-		Log:         LogConfig{Level: "info", Format: "json"},
+		Cache:    CacheConfig{TTL: d.CacheTTL, NearTTL: d.NearCacheTTL},
+		Payments: PaymentsConfig{Seed: 1, Timeout: 2 * time.Second},
+		Demo:     DemoConfig{Products: true},
+		Log:      LogConfig{Level: "info", Format: "json"},
 	}
 }
 
@@ -357,8 +362,11 @@ func (c Config) validate() error {
 	if c.HTTP.MaxInFlight < 0 || c.HTTP.RateLimitPerSecond < 0 || c.HTTP.RateLimitBurst < 0 {
 		errs = append(errs, errors.New("http.max_in_flight and the rate limit must not be negative"))
 	}
-	if c.Saga.BackgroundInterval <= 0 || c.Idempotency.TTL <= 0 {
-		errs = append(errs, errors.New("saga.background_interval and idempotency.ttl must be positive"))
+	if c.Saga.BackgroundInterval <= 0 {
+		errs = append(errs, errors.New("saga.background_interval must be positive"))
+	}
+	if c.Saga.MaxInFlightPerProduct < 0 || c.Saga.SoldOutTTL < 0 || c.Cache.NearTTL < 0 || c.Saga.MaxConfirmGroup <= 0 {
+		errs = append(errs, errors.New("saga.max_in_flight_per_product, saga.sold_out_ttl and cache.near_ttl must not be negative (0 turns each off), saga.max_confirm_group must be positive"))
 	}
 	if c.Payments.DeclineRate < 0 || c.Payments.DeclineRate > 1 || c.Payments.TimeoutRate < 0 || c.Payments.TimeoutRate > 1 || c.Payments.Latency < 0 {
 		errs = append(errs, errors.New("payments: rates must be within [0, 1] and latency not negative"))
@@ -381,8 +389,21 @@ func (c Config) appConfig() app.Config {
 		MaxQtyPerOrder: c.Saga.MaxQtyPerOrder, StepTimeout: c.Saga.StepTimeout,
 		SagaTimeout: c.Saga.SagaTimeout, LeaseTTL: c.Saga.LeaseTTL, ReservationTTL: c.Saga.ReservationTTL,
 		LockTTL: c.Saga.LockTTL, OptimisticRetries: c.Saga.OptimisticRetries, CacheTTL: c.Cache.TTL,
-		BatchSize: app.DefaultConfig().BatchSize,
+		BatchSize:             app.DefaultConfig().BatchSize,
+		MaxInFlightPerProduct: offIfZero(c.Saga.MaxInFlightPerProduct),
+		SoldOutTTL:            offIfZero(c.Saga.SoldOutTTL),
+		NearCacheTTL:          offIfZero(c.Cache.NearTTL),
+		MaxConfirmGroup:       c.Saga.MaxConfirmGroup,
 	}
+}
+
+// offIfZero maps a configured 0 ("off") to app.Config's "off", -1: a zero
+// there means "the default".
+func offIfZero[T int | time.Duration](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
 }
 
 // masked returns the configuration as YAML with secrets replaced, for logs

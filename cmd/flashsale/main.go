@@ -156,7 +156,7 @@ func serve(ctx context.Context, cfg Config, logOut io.Writer, ready chan<- strin
 	if w.timeline != nil {
 		opts.Timeline = w.timeline
 	}
-	h, err := httpapi.New(w.app, w.idem, opts)
+	h, err := httpapi.New(w.app, opts)
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,6 @@ import (
 // wired is the running service's object graph and what it must close.
 type wired struct {
 	app     *app.App
-	idem    ports.IdempotencyStore
 	metrics *prometheus.Metrics // nil when metrics are off
 	// timeline is the Kafka timeline consumer, when events go to Kafka.
 	timeline *kafka.Timeline
@@ -60,12 +59,12 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger) (w wired, err error
 	clock := system.Clock{}
 	d := app.Deps{Clock: clock, IDs: system.IDs{}, Logger: log}
 
-	// The durable store: catalog, saga log, orders, outbox, idempotency keys.
+	// The durable store: catalog, saga log (each saga row is also its
+	// Idempotency-Key's record), orders, outbox.
 	switch cfg.Adapters.Store {
 	case "memory":
 		store := memory.NewStore(clock)
 		d.Catalog, d.Sagas, d.Orders, d.Outbox = store, store, store, store
-		w.idem = memory.NewIdempotencyStore(clock, cfg.Idempotency.TTL)
 	case "mysql":
 		db, err := openMySQL(ctx, cfg, log)
 		if err != nil {
@@ -74,7 +73,6 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger) (w wired, err error
 		w.closers = append(w.closers, db.Close)
 		w.pingers = append(w.pingers, db)
 		d.Catalog, d.Sagas, d.Orders, d.Outbox = db, db, db, db
-		w.idem = mysql.NewIdempotencyStore(db, cfg.Idempotency.TTL)
 	}
 
 	// The gate, the locks and the product cache.

@@ -23,8 +23,11 @@ type StoreHarness struct {
 	Catalog ports.Catalog
 	// Orders is required by the OrderReader suite.
 	Orders ports.OrderReader
-	// Outbox is required by the Outbox suite.
+	// Outbox is required by the Outbox and SagaBatchWriter suites.
 	Outbox ports.Outbox
+	// Batch is required by the SagaBatchWriter suite: the same store's
+	// optional capability.
+	Batch ports.SagaBatchWriter
 }
 
 const storeProduct = domain.ProductID("p-1")
@@ -52,8 +55,14 @@ func (f storeFixture) stock() int64 {
 // "o-<id>", leased until epoch+lease.
 func newSaga(t *testing.T, id string, qty int64, lease time.Duration) *domain.Saga {
 	t.Helper()
+	return newSagaOf(t, storeProduct, id, qty, lease)
+}
+
+// newSagaOf is newSaga for another product.
+func newSagaOf(t *testing.T, product domain.ProductID, id string, qty int64, lease time.Duration) *domain.Saga {
+	t.Helper()
 	s, err := domain.Start(domain.StartParams{
-		ID: domain.SagaID(id), OrderID: domain.OrderID("o-" + id), ProductID: storeProduct,
+		ID: domain.SagaID(id), OrderID: domain.OrderID("o-" + id), ProductID: product,
 		Qty: qty, AmountMinor: qty * 100, StartedAt: epoch, ReservedAt: epoch,
 		Deadline: epoch.Add(time.Minute), LeaseOwner: "owner", LeaseUntil: epoch.Add(lease), Now: epoch,
 	})

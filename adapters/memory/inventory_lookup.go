@@ -1,0 +1,23 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/flashsale/flashsale/domain"
+	"github.com/flashsale/flashsale/ports"
+)
+
+var _ ports.ReservationLookup = (*Inventory)(nil)
+
+// HasReservation implements ports.ReservationLookup: a record of any state,
+// a remembered refusal included.
+func (inv *Inventory) HasReservation(ctx context.Context, product domain.ProductID, saga domain.SagaID) (bool, error) {
+	if err := contextErr(ctx); err != nil {
+		return false, fmt.Errorf("has reservation %s of %s: %w", saga, product, err)
+	}
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	rec, ok := inv.records[saga]
+	return ok && rec.res.ProductID == product, nil
+}
