@@ -27,9 +27,13 @@ type App struct {
 	levels singleflight.Group
 	near   *nearCache
 	adm    *admission
-	// confirms commits confirms of one product in groups; nil when the
-	// saga store cannot write groups.
-	confirms *confirmGroups
+	// batch writes groups of sagas; nil when the saga store cannot. Then
+	// confirms groups the confirms of each product, creates the creations.
+	batch    ports.SagaBatchWriter
+	confirms *groupWriter
+	creates  *groupWriter
+	// relayToken proves this instance's hold of the relay lease.
+	relayToken string
 	// published wakes the relay after a saga's durable write.
 	published chan struct{}
 	hooks     Hooks
@@ -72,10 +76,13 @@ func New(d Deps, cfg Config, hooks Hooks) (*App, error) {
 		m = noMetrics{}
 	}
 	a := &App{d: d, cfg: cfg, gate: g, log: d.Logger, published: make(chan struct{}, 1), hooks: hooks, metrics: m,
-		near: &nearCache{ttl: cfg.NearCacheTTL},
-		adm:  &admission{limit: int64(cfg.MaxInFlightPerProduct), ttl: cfg.SoldOutTTL}}
+		near:       &nearCache{ttl: cfg.NearCacheTTL},
+		adm:        &admission{limit: int64(cfg.MaxInFlightPerProduct), ttl: cfg.SoldOutTTL},
+		relayToken: cfg.InstanceID + "-" + d.IDs.NewID()}
 	if w, ok := d.Sagas.(ports.SagaBatchWriter); ok {
-		a.confirms = newConfirmGroups(w, cfg.MaxConfirmGroup, hooks)
+		a.batch = w
+		a.confirms = newGroupWriter(cfg.MaxConfirmGroup, hooks, CrashInConfirmGroup)
+		a.creates = newGroupWriter(cfg.MaxConfirmGroup, hooks, "")
 	}
 	return a, nil
 }

@@ -160,6 +160,35 @@ func (a *App) RecoverStale(ctx context.Context) (int, error) {
 // crash between publishing and marking publishes those events again, with
 // the same IDs, and consumers drop them by ID.
 func (a *App) RelayEvents(ctx context.Context) (int, error) {
+	if !a.relayTurn(ctx) {
+		return 0, nil
+	}
+	return a.relay(ctx)
+}
+
+// RelayLeaseKey is the Locker key of the relay lease (Config.RelayLease).
+const RelayLeaseKey = "flashsale:relay"
+
+// relayTurn reports whether this instance relays this round: always
+// without a relay lease; with one, only while it holds it (it renews it, or
+// takes it when free).
+func (a *App) relayTurn(ctx context.Context) bool {
+	if a.cfg.RelayLease <= 0 || a.d.Locker == nil {
+		return true
+	}
+	err := a.step(ctx, func(ctx context.Context) error {
+		return a.d.Locker.Extend(ctx, RelayLeaseKey, a.relayToken, a.cfg.RelayLease)
+	})
+	if err == nil {
+		return true
+	}
+	err = a.step(ctx, func(ctx context.Context) error {
+		return a.d.Locker.Acquire(ctx, RelayLeaseKey, a.relayToken, a.cfg.RelayLease)
+	})
+	return err == nil
+}
+
+func (a *App) relay(ctx context.Context) (int, error) {
 	sent := 0
 	for {
 		var evs []domain.Event
@@ -209,9 +238,10 @@ func (a *App) RunBackground(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// Drain publishes what the outbox holds, for a clean shutdown.
+// Drain publishes what the outbox holds, for a clean shutdown, whoever
+// holds the relay lease.
 func (a *App) Drain(ctx context.Context) error {
-	_, err := a.RelayEvents(ctx)
+	_, err := a.relay(ctx)
 	return err
 }
 

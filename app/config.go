@@ -52,9 +52,16 @@ type Config struct {
 	// and the gate. It bounds how stale a read's available count (which
 	// says its age) and a purchase's price can be. Negative: off.
 	NearCacheTTL time.Duration
-	// MaxConfirmGroup bounds how many confirms of one product are committed
-	// in one durable write (when the store can write groups).
+	// MaxConfirmGroup bounds how many confirms of one product (and how
+	// many creations of sagas) are committed in one durable write, when the
+	// store can write groups.
 	MaxConfirmGroup int
+	// RelayLease, when positive and a Locker is wired, makes one instance
+	// at a time relay the outbox: the one holding the relay lease, which it
+	// renews every round and another instance takes over this long after
+	// it stopped renewing. Zero: every instance relays every round (the
+	// events are the same; consumers drop the duplicates).
+	RelayLease time.Duration
 }
 
 // DefaultConfig returns the defaults.

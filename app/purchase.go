@@ -281,7 +281,7 @@ func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product,
 		return Receipt{}, fmt.Errorf("create order: %w", err)
 	}
 	ctx = WithLogAttrs(ctx, slog.String("order_id", string(s.Order.ID)))
-	err = a.timed(ctx, "create_order", func(ctx context.Context) error { return a.d.Sagas.Create(ctx, s) })
+	err = a.timed(ctx, "create_order", func(ctx context.Context) error { return a.create(ctx, s) })
 	if errors.Is(err, domain.ErrDuplicate) {
 		// The reaper aborted this saga (its reservation expired before we
 		// got here), or a concurrent request with the same key won. Either
@@ -346,27 +346,47 @@ func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product,
 	return Receipt{Saga: done}, nil
 }
 
+// create makes the saga's first commit: in a group with other purchases'
+// creations when the store can write groups, else (and when its group was
+// refused as a whole, say for one duplicate ID) alone.
+func (a *App) create(ctx context.Context, s *domain.Saga) error {
+	if a.batch != nil {
+		_, err := a.creates.write(ctx, "", ports.SagaChange{Next: s}, func(ctx context.Context, changes []ports.SagaChange) ([]*domain.Saga, error) {
+			sagas := make([]*domain.Saga, len(changes))
+			for i, c := range changes {
+				sagas[i] = c.Next
+			}
+			return nil, a.timed(ctx, "create_group", func(ctx context.Context) error { return a.batch.CreateAll(ctx, sagas) })
+		})
+		if !errors.Is(err, domain.ErrDuplicate) && !errors.Is(err, domain.ErrInvalidInput) && !errors.Is(err, domain.ErrConflict) {
+			return err
+		}
+	}
+	return a.step(ctx, func(ctx context.Context) error { return a.d.Sagas.Create(ctx, s) })
+}
+
 // confirm completes the created saga s: in a group of the product's
 // confirms when the store can write groups, else (and when its group was
 // refused as a whole) alone, by a version-checked Update.
 func (a *App) confirm(ctx context.Context, s *domain.Saga) (*domain.Saga, error) {
-	if a.confirms != nil {
+	if a.batch != nil {
 		next := s.Clone()
 		if err := next.Complete(a.now()); err != nil {
 			return nil, err
 		}
 		start := a.now()
-		done, err := a.confirms.confirm(ctx, s, next, func(ctx context.Context, changes []ports.SagaChange) ([]*domain.Saga, error) {
-			a.metrics.Add(ports.CounterConfirmGroups, 1)
-			a.metrics.Add(ports.CounterConfirmsGrouped, len(changes))
-			var out []*domain.Saga
-			err := a.timed(ctx, "confirm_group", func(ctx context.Context) error {
-				var err error
-				out, err = a.confirms.w.WriteAll(ctx, changes)
-				return err
+		done, err := a.confirms.write(ctx, string(s.ProductID), ports.SagaChange{Prev: s, Next: next},
+			func(ctx context.Context, changes []ports.SagaChange) ([]*domain.Saga, error) {
+				a.metrics.Add(ports.CounterConfirmGroups, 1)
+				a.metrics.Add(ports.CounterConfirmsGrouped, len(changes))
+				var out []*domain.Saga
+				err := a.timed(ctx, "confirm_group", func(ctx context.Context) error {
+					var err error
+					out, err = a.batch.WriteAll(ctx, changes)
+					return err
+				})
+				return out, err
 			})
-			return out, err
-		})
 		a.metrics.StepDone("confirm", a.now().Sub(start), err)
 		if !errors.Is(err, domain.ErrConflict) && !errors.Is(err, domain.ErrInsufficientStock) {
 			return done, err

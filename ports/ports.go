@@ -170,9 +170,10 @@ type SagaStore interface {
 }
 
 // SagaBatchWriter is the optional capability of a SagaStore that stores
-// the moves of many sagas of one product in one durable write, so a hot
-// product pays its stock row's lock and the commit's fsync once per group
-// of sales instead of once per sale.
+// many sagas in one durable write: the moves of many sagas of one product,
+// so a hot product pays its stock row's lock and the commit's fsync once
+// per group of sales instead of once per sale, and the creation of many
+// sagas, so a crowd's first commits share their fsyncs too.
 type SagaBatchWriter interface {
 	// WriteAll stores every change in one atomic write: all of them or none.
 	// Each change is a saga as the caller holds it (Prev, whose Version is
@@ -192,6 +193,17 @@ type SagaBatchWriter interface {
 	// error wrapping domain.ErrUnavailable leaves the outcome unknown, but
 	// the same for every change: all were stored or none.
 	WriteAll(ctx context.Context, changes []SagaChange) ([]*domain.Saga, error)
+	// CreateAll stores new sagas, of any products, in one atomic write: all
+	// or none, each as Create would (version 1, its events into the outbox).
+	// It writes no stock: a saga that sells at creation (domain.Sold(nil, s)
+	// > 0) is domain.ErrInvalidInput. Errors, with nothing stored:
+	// domain.ErrInvalidInput (none given, a saga twice, a malformed saga);
+	// domain.ErrDuplicate when any saga ID or order ID exists already, or
+	// an order ID is given twice; domain.ErrConflict when the write kept
+	// losing a race (a deadlock) past its retries. On either the caller
+	// falls back to Create per saga, which tells each its own answer. An error wrapping domain.ErrUnavailable leaves the outcome
+	// unknown, but the same for every saga: all were stored or none.
+	CreateAll(ctx context.Context, sagas []*domain.Saga) error
 }
 
 // SagaChange is one saga's move in a SagaBatchWriter.WriteAll.

@@ -229,6 +229,23 @@ func (s *simStore) WriteAll(ctx context.Context, changes []ports.SagaChange) ([]
 	return out, err
 }
 
+func (s *simStore) CreateAll(ctx context.Context, sagas []*domain.Saga) error {
+	s.w.yield(ctx, "sagas.CreateAll %d", len(sagas))
+	if err := s.down(); err != nil {
+		return err
+	}
+	err := s.inner.CreateAll(bg(ctx), sagas)
+	if err == nil {
+		for _, saga := range sagas {
+			s.w.observe(saga)
+		}
+		if s.answerLost() {
+			return fmt.Errorf("mysql: answer lost after commit: %w", domain.ErrUnavailable)
+		}
+	}
+	return err
+}
+
 func (s *simStore) Saga(ctx context.Context, id domain.SagaID) (*domain.Saga, error) {
 	s.w.yield(ctx, "sagas.Saga %s", id)
 	if err := s.down(); err != nil {

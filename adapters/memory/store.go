@@ -343,6 +343,66 @@ func (s *Store) WriteAll(ctx context.Context, changes []ports.SagaChange) ([]*do
 	return out, nil
 }
 
+// CreateAll implements ports.SagaBatchWriter in one critical section:
+// every saga is checked (none nil, a valid ID, none twice, none that sells
+// at creation, no saga ID stored already, no order ID owned by another saga
+// or taken twice in the call) before the first is stored, so it stores all
+// of them or none. Each is stored as Create stores it: a copy at version 1,
+// its order indexed, its events into the outbox in the order of sagas.
+// Nothing of the caller's is modified.
+func (s *Store) CreateAll(ctx context.Context, sagas []*domain.Saga) error {
+	if err := contextErr(ctx); err != nil {
+		return fmt.Errorf("create sagas: %w", err)
+	}
+	if err := checkNewSagas(sagas); err != nil {
+		return fmt.Errorf("create sagas: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	claimed := make(map[domain.OrderID]domain.SagaID, len(sagas))
+	for _, saga := range sagas {
+		if _, exists := s.sagas[saga.ID]; exists {
+			return fmt.Errorf("create sagas: saga %s: %w", saga.ID, domain.ErrDuplicate)
+		}
+		if err := s.checkLocked(nil, saga, claimed); err != nil {
+			return fmt.Errorf("create sagas: saga %s: %w", saga.ID, err)
+		}
+		if saga.HasOrder() {
+			claimed[saga.Order.ID] = saga.ID
+		}
+	}
+	for _, saga := range sagas {
+		s.applyLocked(nil, saga)
+	}
+	return nil
+}
+
+// checkNewSagas refuses, with an error matching domain.ErrInvalidInput, a
+// CreateAll of no saga, of a nil one, of one with an invalid ID, of one
+// twice, or of one that sells at creation (CreateAll writes no stock).
+func checkNewSagas(sagas []*domain.Saga) error {
+	if len(sagas) == 0 {
+		return domain.Invalid("sagas", "must not be empty")
+	}
+	seen := make(map[domain.SagaID]bool, len(sagas))
+	for i, saga := range sagas {
+		if saga == nil {
+			return domain.Invalid("sagas", "saga %d is nil", i)
+		}
+		if err := saga.ID.Validate(); err != nil {
+			return err
+		}
+		if seen[saga.ID] {
+			return domain.Invalid("sagas", "saga %s twice in one write", saga.ID)
+		}
+		seen[saga.ID] = true
+		if domain.Sold(nil, saga) > 0 {
+			return domain.Invalid("order.status", "saga %s sells at creation: Create it alone", saga.ID)
+		}
+	}
+	return nil
+}
+
 // batchProduct returns the one product of changes, or an error matching
 // domain.ErrInvalidInput: no change, a change without both sagas, one that
 // changes the saga's ID, more than one product, or a saga twice.

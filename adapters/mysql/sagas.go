@@ -16,7 +16,9 @@ import (
 // (version 1, its order included) and all its events, which enter the
 // outbox. A saga created with its order already CONFIRMED also decrements
 // the product's stock, guarded, as Update's confirmation does. A saga ID or
-// order ID that exists is domain.ErrDuplicate; s is not modified.
+// order ID that exists is domain.ErrDuplicate; s is not modified. The rows
+// go in by the INSERTs CreateAll uses (insertSagas), and a deadlock with a
+// racing insert of the same keys is retried (createTx).
 func (db *DB) Create(ctx context.Context, s *domain.Saga) error {
 	if s == nil {
 		return fmt.Errorf("create saga: %w", domain.Invalid("saga", "must not be nil"))
@@ -38,14 +40,9 @@ func (db *DB) Create(ctx context.Context, s *domain.Saga) error {
 	sold := domain.Sold(nil, s)
 	now := db.now()
 	var stockVersion int64
-	err = db.cur.Load().onPrimary(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Create(&row).Error; err != nil {
+	err = db.createTx(ctx, func(tx *gorm.DB) error {
+		if err := insertSagas(tx.Statement.Context, tx.Statement.ConnPool, []sagaRow{row}, events); err != nil {
 			return err
-		}
-		if len(events) > 0 {
-			if err := tx.Create(&events).Error; err != nil {
-				return err
-			}
 		}
 		if sold > 0 {
 			v, err := decrementStock(tx, s.Order.ProductID, sold, now)
@@ -149,10 +146,8 @@ func (db *DB) write(ctx context.Context, g *generation, prev, next *domain.Saga)
 		if res.RowsAffected != 1 {
 			return errLostRace
 		}
-		if len(events) > 0 {
-			if err := tx.Create(&events).Error; err != nil {
-				return err
-			}
+		if err := eventInsert.exec(tx.Statement.Context, tx.Statement.ConnPool, events); err != nil {
+			return err
 		}
 		// Last, so the hot product row stays locked for the shortest time.
 		if sold > 0 {

@@ -38,6 +38,12 @@ func supply(t testing.TB, db *mysql.DB, stock int64) domain.Product {
 
 func startSaga(t testing.TB, id string, qty int64) *domain.Saga {
 	t.Helper()
+	return startSagaOf(t, product, id, qty)
+}
+
+// startSagaOf is startSaga for another product.
+func startSagaOf(t testing.TB, product domain.ProductID, id string, qty int64) *domain.Saga {
+	t.Helper()
 	s, err := domain.Start(domain.StartParams{
 		ID: domain.SagaID(id), OrderID: domain.OrderID("o-" + id), ProductID: product, Qty: qty,
 		AmountMinor: qty * 100, StartedAt: epoch, ReservedAt: epoch, Deadline: epoch.Add(time.Minute),

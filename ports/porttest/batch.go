@@ -34,12 +34,22 @@ var batchClauses = []storeClause{
 	{"WriteAll with a done context returns ErrUnavailable and stores nothing", batchDoneContext},
 	{"race: WriteAll against Update(BeginCompensation) of a member, exactly one wins for it", batchRaceAgainstUpdate},
 	{"race: two WriteAlls sharing sagas, exactly one wins", batchRaceAgainstBatch},
+
+	{"CreateAll of sagas of several products stores them all at version 1, findable by order, events in the outbox in order", createAllStores},
+	{"CreateAll with one saga ID that exists returns ErrDuplicate and stores nothing", createAllExistingSaga},
+	{"CreateAll with an order ID another saga owns returns ErrDuplicate and stores nothing", createAllOwnedOrder},
+	{"CreateAll with one order ID for two sagas is refused and stores nothing", createAllOrderTwice},
+	{"CreateAll of one saga twice returns ErrInvalidInput and stores nothing", createAllSagaTwice},
+	{"CreateAll of no saga returns ErrInvalidInput", createAllEmpty},
+	{"CreateAll of a saga that sells at creation returns ErrInvalidInput and stores nothing", createAllSells},
+	{"CreateAll with a done context returns ErrUnavailable and stores nothing", createAllDoneContext},
+	{"race: CreateAll of a group against Create of one of its saga IDs, exactly one wins it", createAllRaceAgainstCreate},
 }
 
 // SagaBatchWriter checks the ports.SagaBatchWriter contract. The harness
-// needs Sagas, Catalog, Outbox and Batch (the same store).
+// needs Sagas, Catalog, Orders, Outbox and Batch (the same store).
 func SagaBatchWriter(t *testing.T, newHarness func(t *testing.T) StoreHarness) {
-	need := func(h StoreHarness) bool { return h.Batch != nil && h.Outbox != nil }
+	need := func(h StoreHarness) bool { return h.Batch != nil && h.Outbox != nil && h.Orders != nil }
 	for _, c := range batchClauses {
 		runStore(t, newHarness, need, c.Name, c.Func)
 	}
@@ -447,4 +457,239 @@ func batchRaceAgainstBatch(t *testing.T, f storeFixture) {
 		t.Fatalf("stock %d, want %d", f.stock(), wantStock)
 	}
 	f.checkOutboxOrder(ids)
+}
+
+// absent fails unless no saga of sagas is stored: not by its ID, and its
+// order ID, if any saga owns it, owned by another.
+func (f storeFixture) absent(when string, sagas ...*domain.Saga) {
+	f.t.Helper()
+	for _, s := range sagas {
+		if got, err := f.Sagas.Saga(f.t.Context(), s.ID); !errors.Is(err, domain.ErrSagaNotFound) {
+			f.t.Fatalf("%s: saga %s is stored (%+v, %v): nothing must be", when, s.ID, got, err)
+		}
+		if !s.HasOrder() {
+			continue
+		}
+		owner, err := f.Orders.SagaOfOrder(f.t.Context(), s.Order.ID)
+		if err == nil && owner.ID == s.ID {
+			f.t.Fatalf("%s: order %s is stored as %s's: nothing must be", when, s.Order.ID, s.ID)
+		}
+		if err != nil && !errors.Is(err, domain.ErrOrderNotFound) {
+			f.t.Fatalf("%s: saga of order %s: %v", when, s.Order.ID, err)
+		}
+	}
+}
+
+// createAllRefused calls CreateAll(sagas), wants an error matching one of
+// targets, and checks that nothing changed: the sagas of before as they
+// were, the product's stock, the outbox, and none of sagas stored (as far
+// as their IDs are not among before's).
+func (f storeFixture) createAllRefused(sagas []*domain.Saga, before storeState, when string, targets ...error) {
+	f.t.Helper()
+	err := f.Batch.CreateAll(f.t.Context(), sagas)
+	if !slices.ContainsFunc(targets, func(target error) bool { return errors.Is(err, target) }) {
+		f.t.Fatalf("%s: got error %v, want one of %v", when, err, targets)
+	}
+	f.unchanged(before, when)
+	var fresh []*domain.Saga
+	for _, s := range sagas {
+		if _, existed := before.sagas[string(s.ID)]; !existed {
+			fresh = append(fresh, s)
+		}
+	}
+	f.absent(when, fresh...)
+}
+
+func createAllStores(t *testing.T, f storeFixture) {
+	f.supply(20)
+	const other = domain.ProductID("p-2")
+	_, err := f.Catalog.Supply(t.Context(), domain.Supply{ID: other, Name: "Toaster", PriceMinor: 100, AddStock: 20})
+	must(t, err, "supply p-2")
+	f.create("s-0", 1, time.Minute)
+	f.publishAll()
+	before, otherBefore := f.product(storeProduct), f.product(other)
+	sagas := []*domain.Saga{ // not in ID order: the order of sagas rules
+		newSaga(t, "s-3", 3, time.Minute),
+		newSagaOf(t, other, "s-1", 1, time.Minute),
+		newSaga(t, "s-2", 2, 0),
+		newSagaOf(t, other, "s-4", 4, time.Minute),
+		// Two without an order (the reaper's records): no order ID is no
+		// order ID taken.
+		domain.Abort(domain.Reservation{SagaID: "s-6", ProductID: storeProduct, Qty: 1, Deadline: epoch}, "expired", epoch),
+		domain.Abort(domain.Reservation{SagaID: "s-5", ProductID: other, Qty: 1, Deadline: epoch}, "expired", epoch),
+	}
+	given := make([]*domain.Saga, len(sagas))
+	var wantOutbox []string
+	for i, s := range sagas {
+		given[i] = s.Clone()
+		for _, e := range s.Events {
+			wantOutbox = append(wantOutbox, e.ID)
+		}
+	}
+
+	must(t, f.Batch.CreateAll(t.Context(), sagas), "create all")
+	for i, s := range sagas {
+		if !reflect.DeepEqual(s, given[i]) {
+			t.Fatalf("CreateAll modified the caller's saga %s:\n%+v\nwas\n%+v", s.ID, s, given[i])
+		}
+		got := f.saga(string(s.ID))
+		sameSaga(t, got, s, "stored "+string(s.ID))
+		if got.Version != 1 || (got.HasOrder() && got.Order.Version != 1) {
+			t.Fatalf("%s stored at version %d (order %d), want 1", s.ID, got.Version, got.Order.Version)
+		}
+		if !s.HasOrder() {
+			continue
+		}
+		byOrder, err := f.Orders.SagaOfOrder(t.Context(), s.Order.ID)
+		must(t, err, "saga of order "+string(s.Order.ID))
+		if !reflect.DeepEqual(byOrder, got) {
+			t.Fatalf("SagaOfOrder(%s) returns\n%+v\nbut Saga(%s) returns\n%+v", s.Order.ID, byOrder, s.ID, got)
+		}
+	}
+	if got := f.unpublished(); !slices.Equal(got, wantOutbox) {
+		t.Fatalf("outbox %v, want every saga's events in the order of sagas %v", got, wantOutbox)
+	}
+	for _, was := range []domain.Product{before, otherBefore} {
+		if p := f.product(was.ID); p.Stock != was.Stock || p.Version != was.Version {
+			t.Fatalf("%s at stock %d version %d, was %d version %d: CreateAll writes no stock",
+				was.ID, p.Stock, p.Version, was.Stock, was.Version)
+		}
+	}
+	// Each is a saga like any other: its next move is versioned from 1.
+	if got := f.update("s-3", complete); got.Version != 2 || f.stock() != before.Stock-3 {
+		t.Fatalf("completing s-3: version %d, stock %d, want 2 and %d", got.Version, f.stock(), before.Stock-3)
+	}
+}
+
+func createAllExistingSaga(t *testing.T, f storeFixture) {
+	f.supply(20)
+	f.create("s-2", 1, time.Minute)
+	before := f.state("s-2")
+	sagas := []*domain.Saga{newSaga(t, "s-1", 1, time.Minute), newSaga(t, "s-2", 5, time.Minute), newSaga(t, "s-3", 1, time.Minute)}
+	f.createAllRefused(sagas, before, "create all with s-2 stored", domain.ErrDuplicate)
+	// Nothing half-done stands in the way of the others.
+	must(t, f.Batch.CreateAll(t.Context(), []*domain.Saga{sagas[0], sagas[2]}), "create all of s-1 and s-3")
+	sameSaga(t, f.saga("s-3"), sagas[2], "s-3")
+}
+
+func createAllOwnedOrder(t *testing.T, f storeFixture) {
+	f.supply(20)
+	f.create("s-1", 1, time.Minute)
+	before := f.state("s-1")
+	sagas := []*domain.Saga{
+		newSaga(t, "s-2", 1, time.Minute),
+		newSagaWithOrder(t, storeProduct, "s-3", "o-s-1", 1, time.Minute),
+		newSaga(t, "s-4", 1, time.Minute),
+	}
+	f.createAllRefused(sagas, before, "create all with s-1's order", domain.ErrDuplicate)
+}
+
+// createAllOrderTwice: two new sagas with one order ID. Either can own it,
+// so a caller falling back to Create per saga gets each its answer; which
+// sentinel the batch returns is not fixed, only that it stores nothing.
+func createAllOrderTwice(t *testing.T, f storeFixture) {
+	f.supply(20)
+	before := f.state()
+	sagas := []*domain.Saga{
+		newSagaWithOrder(t, storeProduct, "s-1", "o-shared", 1, time.Minute),
+		newSaga(t, "s-2", 1, time.Minute),
+		newSagaWithOrder(t, storeProduct, "s-3", "o-shared", 1, time.Minute),
+	}
+	f.createAllRefused(sagas, before, "create all with o-shared twice", domain.ErrDuplicate, domain.ErrInvalidInput)
+}
+
+func createAllSagaTwice(t *testing.T, f storeFixture) {
+	f.supply(20)
+	before := f.state()
+	s1 := newSaga(t, "s-1", 1, time.Minute)
+	sagas := []*domain.Saga{s1, newSaga(t, "s-2", 1, time.Minute), s1.Clone()}
+	f.createAllRefused(sagas, before, "create all with s-1 twice", domain.ErrInvalidInput)
+}
+
+func createAllEmpty(t *testing.T, f storeFixture) {
+	f.supply(20)
+	for _, sagas := range [][]*domain.Saga{nil, {}} {
+		wantErr(t, f.Batch.CreateAll(t.Context(), sagas), domain.ErrInvalidInput, fmt.Sprintf("create all of %#v", sagas))
+	}
+}
+
+func createAllSells(t *testing.T, f storeFixture) {
+	f.supply(20)
+	before := f.state()
+	sells := newSaga(t, "s-2", 2, time.Minute)
+	must(t, complete(sells), "complete s-2")
+	if domain.Sold(nil, sells) != 2 {
+		t.Fatalf("domain.Sold(nil, s-2) = %d: the fixture must sell", domain.Sold(nil, sells))
+	}
+	sagas := []*domain.Saga{newSaga(t, "s-1", 1, time.Minute), sells, newSaga(t, "s-3", 1, time.Minute)}
+	f.createAllRefused(sagas, before, "create all with a confirmed s-2", domain.ErrInvalidInput)
+}
+
+func createAllDoneContext(t *testing.T, f storeFixture) {
+	f.supply(20)
+	before := f.state()
+	sagas := []*domain.Saga{newSaga(t, "s-1", 1, time.Minute), newSaga(t, "s-2", 1, time.Minute)}
+	wantUnavailable(t, f.Batch.CreateAll(doneContext(t), sagas), "create all")
+	f.unchanged(before, "after a refused write")
+	f.absent("after a refused write", sagas...)
+}
+
+// createAllRaceAgainstCreate races, round after round, a CreateAll of a
+// group against a Create of one member's saga ID (another saga: twice the
+// quantity, the same order ID). Exactly one stores that ID: the group (the
+// Create then returns ErrDuplicate) or the Create (the group is refused
+// whole with ErrDuplicate and none of it is stored).
+func createAllRaceAgainstCreate(t *testing.T, f storeFixture) {
+	const (
+		rounds = 8
+		group  = 4
+	)
+	f.supply(100)
+	var stored []string
+	groupWins := 0
+	for r := range rounds {
+		sagas := make([]*domain.Saga, group)
+		for i := range sagas {
+			sagas[i] = newSaga(t, fmt.Sprintf("s-%d-%d", r, i), 1, time.Minute)
+		}
+		member := sagas[r%group]
+		single := newSaga(t, string(member.ID), 2, time.Minute)
+		errs := race(2, func(i int) error {
+			if i == 0 {
+				return f.Batch.CreateAll(t.Context(), sagas)
+			}
+			return f.Sagas.Create(t.Context(), single)
+		})
+		switch groupWon, singleWon := errs[0] == nil, errs[1] == nil; {
+		case groupWon && !singleWon:
+			if !errors.Is(errs[1], domain.ErrDuplicate) {
+				t.Fatalf("round %d: the group won, Create returned %v, want ErrDuplicate", r, errs[1])
+			}
+			groupWins++
+			for _, s := range sagas {
+				sameSaga(t, f.saga(string(s.ID)), s, fmt.Sprintf("round %d: the group's %s", r, s.ID))
+				stored = append(stored, string(s.ID))
+			}
+		case singleWon && !groupWon:
+			if !errors.Is(errs[0], domain.ErrDuplicate) {
+				t.Fatalf("round %d: Create won, CreateAll returned %v, want ErrDuplicate", r, errs[0])
+			}
+			sameSaga(t, f.saga(string(single.ID)), single, fmt.Sprintf("round %d: the single %s", r, single.ID))
+			stored = append(stored, string(single.ID))
+			var others []*domain.Saga
+			for _, s := range sagas {
+				if s != member {
+					others = append(others, s)
+				}
+			}
+			f.absent(fmt.Sprintf("round %d: the group lost", r), others...)
+		default:
+			t.Fatalf("round %d: CreateAll returned %v, Create returned %v: exactly one must win", r, errs[0], errs[1])
+		}
+	}
+	t.Logf("the group won %d of %d rounds", groupWins, rounds)
+	if f.stock() != 100 {
+		t.Fatalf("stock %d after creating only RUNNING sagas of 100", f.stock())
+	}
+	f.checkOutboxOrder(stored)
 }

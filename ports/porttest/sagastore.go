@@ -61,8 +61,14 @@ func newSaga(t *testing.T, id string, qty int64, lease time.Duration) *domain.Sa
 // newSagaOf is newSaga for another product.
 func newSagaOf(t *testing.T, product domain.ProductID, id string, qty int64, lease time.Duration) *domain.Saga {
 	t.Helper()
+	return newSagaWithOrder(t, product, id, domain.OrderID("o-"+id), qty, lease)
+}
+
+// newSagaWithOrder is newSagaOf with its order ID chosen.
+func newSagaWithOrder(t *testing.T, product domain.ProductID, id string, order domain.OrderID, qty int64, lease time.Duration) *domain.Saga {
+	t.Helper()
 	s, err := domain.Start(domain.StartParams{
-		ID: domain.SagaID(id), OrderID: domain.OrderID("o-" + id), ProductID: product,
+		ID: domain.SagaID(id), OrderID: order, ProductID: product,
 		Qty: qty, AmountMinor: qty * 100, StartedAt: epoch, ReservedAt: epoch,
 		Deadline: epoch.Add(time.Minute), LeaseOwner: "owner", LeaseUntil: epoch.Add(lease), Now: epoch,
 	})

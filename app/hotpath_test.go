@@ -1,0 +1,400 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale/adapters/memory"
+	"github.com/flashsale/flashsale/app"
+	"github.com/flashsale/flashsale/domain"
+	"github.com/flashsale/flashsale/ports"
+)
+
+// appWith is w.app with a configuration and deps of the test's choosing.
+func (w *world) appWith(cfg app.Config, hooks app.Hooks, deps func(*app.Deps)) *app.App {
+	w.t.Helper()
+	d := app.Deps{
+		Clock: w.clock, IDs: w.ids, Inventory: w.inv, Locker: w.locker, Catalog: w.store,
+		Cache: w.cache, Sagas: w.store, Orders: w.store, Outbox: w.store, Publisher: w.events,
+		Payments: w.pay,
+	}
+	if deps != nil {
+		deps(&d)
+	}
+	if cfg.Strategy == "" {
+		cfg.Strategy = app.StrategyNone
+	}
+	a, err := app.New(d, cfg, hooks)
+	if err != nil {
+		w.t.Fatalf("app.New: %v", err)
+	}
+	return a
+}
+
+// slowBatch is the memory store whose group writes take a while and are
+// counted, so that concurrent purchases queue behind a write in progress.
+type slowBatch struct {
+	*memory.Store
+	delay   time.Duration
+	mu      sync.Mutex
+	confirm []int // the size of every WriteAll
+	creates []int // the size of every CreateAll
+}
+
+func (s *slowBatch) WriteAll(ctx context.Context, changes []ports.SagaChange) ([]*domain.Saga, error) {
+	time.Sleep(s.delay)
+	s.mu.Lock()
+	s.confirm = append(s.confirm, len(changes))
+	s.mu.Unlock()
+	return s.Store.WriteAll(ctx, changes)
+}
+
+func (s *slowBatch) CreateAll(ctx context.Context, sagas []*domain.Saga) error {
+	time.Sleep(s.delay)
+	s.mu.Lock()
+	s.creates = append(s.creates, len(sagas))
+	s.mu.Unlock()
+	return s.Store.CreateAll(ctx, sagas)
+}
+
+func largest(sizes []int) (n, sum int) {
+	for _, s := range sizes {
+		n = max(n, s)
+		sum += s
+	}
+	return n, sum
+}
+
+// TestConfirmsAreGroupedPerProduct: a crowd buying one product confirms in
+// groups (one durable write for many sales), every buyer told "confirmed"
+// has a COMPLETED saga, and I1/I2 hold at rest.
+func TestConfirmsAreGroupedPerProduct(t *testing.T) {
+	w := newWorld(t)
+	store := &slowBatch{Store: w.store, delay: 2 * time.Millisecond}
+	a := w.appWith(app.Config{}, app.Hooks{}, func(d *app.Deps) { d.Sagas = store })
+	w.supply(a, "hot", 150)
+
+	const buyers = 200
+	var wg sync.WaitGroup
+	var ok, short atomic.Int64
+	errs := make(chan error, buyers)
+	start := make(chan struct{})
+	for i := range buyers {
+		wg.Go(func() {
+			<-start
+			s, err := a.Purchase(context.Background(), domain.PurchaseRequest{ProductID: "hot", Qty: 1}, fmt.Sprint("k", i))
+			switch {
+			case err == nil && s.Status == domain.SagaCompleted:
+				ok.Add(1)
+			case errors.Is(err, domain.ErrInsufficientStock):
+				short.Add(1)
+			default:
+				errs <- fmt.Errorf("buyer %d: %v %v", i, s, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if ok.Load() != 150 || short.Load() != 50 {
+		t.Errorf("%d confirmed, %d insufficient; want 150 and 50", ok.Load(), short.Load())
+	}
+	largestConfirm, confirmed := largest(store.confirm)
+	largestCreate, created := largest(store.creates)
+	if confirmed != 150 || created != 150 {
+		t.Errorf("groups wrote %d confirms and %d creations, want 150 each", confirmed, created)
+	}
+	if largestConfirm < 2 || largestCreate < 2 {
+		t.Errorf("largest groups: %d confirms, %d creations; a crowd must share writes", largestConfirm, largestCreate)
+	}
+	if len(store.confirm) >= 150 {
+		t.Errorf("%d confirm writes for 150 sales: nothing was grouped", len(store.confirm))
+	}
+	w.settle(a)
+	w.assertOK(w.restViolations())
+}
+
+// TestCrashInAConfirmGroupEndsEveryMemberAlike: the process dies while a
+// group of confirms is being written: none of its members learns anything,
+// and after recovery they all ended the same way (compensated: the group
+// never committed), with I2 at rest.
+func TestCrashInAConfirmGroupEndsEveryMemberAlike(t *testing.T) {
+	w := newWorld(t)
+	store := &slowBatch{Store: w.store, delay: 5 * time.Millisecond}
+	// The group that holds buyer c30 dies, with all its members.
+	victim := app.SagaIDForKey("c30")
+	hooks := app.Hooks{Crash: func(id domain.SagaID, at app.CrashPoint) bool {
+		return at == app.CrashInConfirmGroup && id == victim
+	}}
+	a := w.appWith(app.Config{}, hooks, func(d *app.Deps) { d.Sagas = store })
+	w.supply(a, "hot", 100)
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	results := map[domain.SagaID]error{}
+	for i := range 60 {
+		wg.Go(func() {
+			key := fmt.Sprint("c", i)
+			_, err := a.Purchase(context.Background(), domain.PurchaseRequest{ProductID: "hot", Qty: 1}, key)
+			mu.Lock()
+			results[app.SagaIDForKey(key)] = err
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	var dead []domain.SagaID
+	for id, err := range results {
+		if errors.Is(err, app.ErrCrashed) {
+			dead = append(dead, id)
+		} else if err != nil {
+			t.Errorf("saga %s: %v", id, err)
+		}
+	}
+	if len(dead) == 0 {
+		t.Fatal("no group crashed: the test did not test anything")
+	}
+	w.settle(w.app(app.StrategyNone, "survivor"))
+	for _, id := range dead {
+		s, err := w.store.Saga(context.Background(), id)
+		if err != nil {
+			t.Fatalf("saga %s: %v", id, err)
+		}
+		if s.Status != domain.SagaCompensated {
+			t.Errorf("member %s of the crashed group ended %s; every member must end compensated", id, s.Status)
+		}
+	}
+	w.assertOK(w.restViolations())
+}
+
+// countingInventory counts the gate calls a purchase makes.
+type countingInventory struct {
+	*memory.Inventory
+	reserves, lookups atomic.Int64
+}
+
+func (c *countingInventory) Reserve(ctx context.Context, r domain.Reservation) error {
+	c.reserves.Add(1)
+	return c.Inventory.Reserve(ctx, r)
+}
+
+func (c *countingInventory) HasReservation(ctx context.Context, p domain.ProductID, s domain.SagaID) (bool, error) {
+	c.lookups.Add(1)
+	return c.Inventory.HasReservation(ctx, p, s)
+}
+
+// TestSoldOutIsAnsweredFromMemory: once the gate said a product cannot
+// cover a quantity, later purchases asking as much are refused without a
+// reservation attempt; a keyed request whose saga bought before still gets
+// its order; a restock or a release by this instance, or the TTL running
+// out, opens the product again.
+func TestSoldOutIsAnsweredFromMemory(t *testing.T) {
+	w := newWorld(t)
+	inv := &countingInventory{Inventory: w.inv}
+	a := w.appWith(app.Config{SoldOutTTL: time.Second}, app.Hooks{}, func(d *app.Deps) { d.Inventory = inv })
+	w.supply(a, "p", 2)
+	ctx := context.Background()
+	buy := func(qty int64, key string) (app.Receipt, error) {
+		return a.Buy(ctx, domain.PurchaseRequest{ProductID: "p", Qty: qty}, key)
+	}
+	first, err := buy(2, "early-bird")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := buy(1, ""); !errors.Is(err, domain.ErrInsufficientStock) {
+		t.Fatalf("after selling out: %v", err)
+	}
+	before := inv.reserves.Load()
+	for range 10 {
+		if _, err := buy(1, ""); !errors.Is(err, domain.ErrInsufficientStock) {
+			t.Fatalf("sold out from memory: %v", err)
+		}
+	}
+	if n := inv.reserves.Load() - before; n != 0 {
+		t.Errorf("%d reservations tried on a product known sold out", n)
+	}
+	// The early bird retries (its answer was lost): it gets its order, not
+	// "sold out".
+	again, err := buy(2, "early-bird")
+	if err != nil || !again.Replayed || again.Saga.Order.ID != first.Saga.Order.ID {
+		t.Fatalf("keyed retry after sell-out: %+v %v", again, err)
+	}
+	// A new key is looked up in the gate (one round trip), not reserved.
+	before = inv.reserves.Load()
+	if _, err := buy(1, "late-comer"); !errors.Is(err, domain.ErrInsufficientStock) || inv.reserves.Load() != before {
+		t.Fatalf("new key on a sold-out product: %v (%d reserves)", err, inv.reserves.Load()-before)
+	}
+	// A restock here opens it at once.
+	w.supply(a, "p", 1)
+	if _, err := buy(1, ""); err != nil {
+		t.Fatalf("after a restock: %v", err)
+	}
+	// Sold out again; past the TTL the gate is asked again.
+	if _, err := buy(1, ""); !errors.Is(err, domain.ErrInsufficientStock) {
+		t.Fatal(err)
+	}
+	before = inv.reserves.Load()
+	w.clock.Advance(time.Second)
+	_, _ = buy(1, "")
+	if inv.reserves.Load() == before {
+		t.Error("the sold-out mark outlived its TTL")
+	}
+	w.settle(a)
+	w.assertOK(w.restViolations())
+}
+
+// TestSoldOutMarkIgnoresARetriedRefusal: a key refused while the product
+// was sold out asks again after a restock on another instance: the gate
+// replays its refusal, but that must not mark the product sold out for
+// everyone else.
+func TestSoldOutMarkIgnoresARetriedRefusal(t *testing.T) {
+	w := newWorld(t)
+	a := w.appWith(app.Config{SoldOutTTL: time.Minute}, app.Hooks{}, nil)
+	other := w.appWith(app.Config{SoldOutTTL: time.Minute, InstanceID: "other"}, app.Hooks{}, nil)
+	w.supply(a, "p", 1)
+	ctx := context.Background()
+	if _, err := other.Purchase(ctx, domain.PurchaseRequest{ProductID: "p", Qty: 1}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Purchase(ctx, domain.PurchaseRequest{ProductID: "p", Qty: 1}, "unlucky"); !errors.Is(err, domain.ErrInsufficientStock) {
+		t.Fatal(err)
+	}
+	w.supply(other, "p", 5) // a's mark does not see this restock
+	w.clock.Advance(2 * time.Minute)
+	if _, err := a.Purchase(ctx, domain.PurchaseRequest{ProductID: "p", Qty: 1}, "unlucky"); !errors.Is(err, domain.ErrInsufficientStock) {
+		t.Fatalf("the refused key asks again: %v (the gate replays its refusal)", err)
+	}
+	if _, err := a.Purchase(ctx, domain.PurchaseRequest{ProductID: "p", Qty: 1}, ""); err != nil {
+		t.Fatalf("another buyer after the restock: %v", err)
+	}
+}
+
+// blockingPayments holds every charge until released.
+type blockingPayments struct {
+	ports.Payments
+	gate chan struct{}
+}
+
+func (b blockingPayments) Charge(ctx context.Context, saga domain.SagaID, amount int64) error {
+	<-b.gate
+	return b.Payments.Charge(ctx, saga, amount)
+}
+
+// TestAdmissionShedsPastTheProductLimit: with two purchases of a product
+// in flight, a third is refused at once with ErrSaturated and changes
+// nothing; another product is not affected; the slots come back.
+func TestAdmissionShedsPastTheProductLimit(t *testing.T) {
+	w := newWorld(t)
+	release := make(chan struct{})
+	a := w.appWith(app.Config{MaxInFlightPerProduct: 2}, app.Hooks{}, func(d *app.Deps) {
+		d.Payments = blockingPayments{Payments: w.pay, gate: release}
+	})
+	w.supply(a, "p", 10)
+	w.supply(a, "q", 10)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if _, err := a.Purchase(ctx, domain.PurchaseRequest{ProductID: "p", Qty: 1}, ""); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for l, _ := w.inv.Level(ctx, "p"); l.Reserved < 2 && time.Now().Before(deadline); l, _ = w.inv.Level(ctx, "p") {
+		time.Sleep(time.Millisecond)
+	}
+	before, _ := w.inv.Level(ctx, "p")
+	if _, err := a.Purchase(ctx, domain.PurchaseRequest{ProductID: "p", Qty: 1}, "third"); !errors.Is(err, domain.ErrSaturated) {
+		t.Fatalf("third purchase of p: %v, want ErrSaturated", err)
+	}
+	if after, _ := w.inv.Level(ctx, "p"); after != before {
+		t.Errorf("a shed purchase changed the gate: %+v -> %+v", before, after)
+	}
+	if _, err := w.store.Saga(ctx, app.SagaIDForKey("third")); !errors.Is(err, domain.ErrSagaNotFound) {
+		t.Errorf("a shed purchase left a saga: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.Purchase(ctx, domain.PurchaseRequest{ProductID: "q", Qty: 1}, "")
+		done <- err
+	}()
+	close(release)
+	if err := <-done; err != nil {
+		t.Errorf("another product: %v", err)
+	}
+	wg.Wait()
+	if _, err := a.Purchase(ctx, domain.PurchaseRequest{ProductID: "p", Qty: 1}, "third"); err != nil {
+		t.Errorf("after the slots came back: %v", err)
+	}
+	w.settle(a)
+	w.assertOK(w.restViolations())
+}
+
+// countingCatalog counts catalog reads.
+type countingCatalog struct {
+	ports.Catalog
+	reads atomic.Int64
+}
+
+func (c *countingCatalog) Product(ctx context.Context, id domain.ProductID) (domain.Product, error) {
+	c.reads.Add(1)
+	return c.Catalog.Product(ctx, id)
+}
+
+// TestPurchaseOfACachedProductReadsNoDatabase: the price comes from the
+// caches; the catalog is read once, on the first miss.
+func TestPurchaseOfACachedProductReadsNoDatabase(t *testing.T) {
+	w := newWorld(t)
+	cat := &countingCatalog{Catalog: w.store}
+	a := w.appWith(app.Config{}, app.Hooks{}, func(d *app.Deps) { d.Catalog = cat })
+	w.supply(a, "p", 10)
+	for i := range 5 {
+		s, err := a.Purchase(context.Background(), domain.PurchaseRequest{ProductID: "p", Qty: 1}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.AmountMinor != 1000 {
+			t.Errorf("purchase %d charged %d, want the price 1000", i, s.AmountMinor)
+		}
+	}
+	if n := cat.reads.Load(); n != 1 {
+		t.Errorf("%d catalog reads for 5 purchases of one product, want 1 (the first miss)", n)
+	}
+}
+
+// TestNearCacheSaysItsAge: a read served from the near cache after another
+// instance sold says when its count was read; a fresh read is live.
+func TestNearCacheSaysItsAge(t *testing.T) {
+	w := newWorld(t)
+	a := w.appWith(app.Config{NearCacheTTL: time.Second}, app.Hooks{}, nil)
+	other := w.appWith(app.Config{InstanceID: "other"}, app.Hooks{}, nil)
+	w.supply(a, "p", 10)
+	ctx := context.Background()
+	v, err := a.Product(ctx, "p", app.ReadOptions{})
+	if err != nil || v.Available != 10 || !v.AvailableAsOf.Equal(w.clock.Now()) {
+		t.Fatalf("first read %+v %v", v, err)
+	}
+	readAt := w.clock.Now()
+	if _, err := other.Purchase(ctx, domain.PurchaseRequest{ProductID: "p", Qty: 3}, ""); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Advance(500 * time.Millisecond)
+	if v, _ := a.Product(ctx, "p", app.ReadOptions{}); v.Available != 10 || !v.AvailableAsOf.Equal(readAt) {
+		t.Errorf("near read %d as of %s; want the cached 10 as of %s", v.Available, v.AvailableAsOf, readAt)
+	}
+	if v, _ := a.Product(ctx, "p", app.ReadOptions{Fresh: true}); v.Available != 7 || v.Stock != 7 || !v.AvailableAsOf.Equal(w.clock.Now()) {
+		t.Errorf("fresh read %+v; want stock and available 7, now", v)
+	}
+	w.clock.Advance(time.Second)
+	if v, _ := a.Product(ctx, "p", app.ReadOptions{}); v.Available != 7 {
+		t.Errorf("after the TTL: %d, want 7", v.Available)
+	}
+}
