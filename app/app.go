@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"reflect"
 	"sort"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -32,8 +33,14 @@ type App struct {
 	batch    ports.SagaBatchWriter
 	confirms *groupWriter
 	creates  *groupWriter
-	// relayToken proves this instance's hold of the relay lease.
+	// relayToken proves this instance's hold of the relay lease; lease is
+	// what this instance knows of it.
 	relayToken string
+	lease      struct {
+		mu    sync.Mutex
+		held  bool
+		askAt time.Time // the next time the Locker is asked
+	}
 	// published wakes the relay after a saga's durable write.
 	published chan struct{}
 	hooks     Hooks

@@ -398,3 +398,44 @@ func TestNearCacheSaysItsAge(t *testing.T) {
 		t.Errorf("after the TTL: %d, want 7", v.Available)
 	}
 }
+
+// TestRelayLeaseOneRelayAtATime: with a relay lease, one instance relays;
+// the other skips its rounds without asking the Locker each time, and
+// takes over once the holder stops renewing.
+func TestRelayLeaseOneRelayAtATime(t *testing.T) {
+	w := newWorld(t)
+	cfg := app.Config{RelayLease: 3 * time.Second, InstanceID: "a"}
+	a := w.appWith(cfg, app.Hooks{}, nil)
+	cfg.InstanceID = "b"
+	b := w.appWith(cfg, app.Hooks{}, nil)
+	w.supply(a, "p", 10)
+	ctx := context.Background()
+	buy := func() {
+		t.Helper()
+		if _, err := a.Purchase(ctx, domain.PurchaseRequest{ProductID: "p", Qty: 1}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buy()
+	if n, err := a.RelayEvents(ctx); err != nil || n == 0 {
+		t.Fatalf("the first relay takes the lease and publishes: %d %v", n, err)
+	}
+	buy()
+	if n, err := b.RelayEvents(ctx); err != nil || n != 0 {
+		t.Fatalf("the other instance relayed %d (%v) while the lease is held", n, err)
+	}
+	if n, err := a.RelayEvents(ctx); err != nil || n == 0 {
+		t.Fatalf("the holder relays again: %d %v", n, err)
+	}
+	// The holder stops (it dies): after its lease the other takes over.
+	buy()
+	w.clock.Advance(3 * time.Second)
+	if n, err := b.RelayEvents(ctx); err != nil || n == 0 {
+		t.Fatalf("after the holder's lease ended: %d %v", n, err)
+	}
+	if err := a.Drain(ctx); err != nil {
+		t.Fatalf("drain relays whoever holds the lease: %v", err)
+	}
+	w.settle(b)
+	w.assertOK(w.restViolations())
+}
