@@ -294,7 +294,7 @@ func (s *Store) WriteAll(ctx context.Context, changes []ports.SagaChange) ([]*do
 	if err := contextErr(ctx); err != nil {
 		return nil, fmt.Errorf("write sagas: %w", err)
 	}
-	product, err := batchProduct(changes)
+	product, err := ports.GroupProduct(changes)
 	if err != nil {
 		return nil, fmt.Errorf("write sagas: %w", err)
 	}
@@ -401,36 +401,6 @@ func checkNewSagas(sagas []*domain.Saga) error {
 		}
 	}
 	return nil
-}
-
-// batchProduct returns the one product of changes, or an error matching
-// domain.ErrInvalidInput: no change, a change without both sagas, one that
-// changes the saga's ID, more than one product, or a saga twice.
-func batchProduct(changes []ports.SagaChange) (domain.ProductID, error) {
-	if len(changes) == 0 {
-		return "", domain.Invalid("changes", "must not be empty")
-	}
-	var product domain.ProductID
-	seen := make(map[domain.SagaID]bool, len(changes))
-	for i, c := range changes {
-		if c.Prev == nil || c.Next == nil {
-			return "", domain.Invalid("changes", "change %d lacks its Prev or Next saga", i)
-		}
-		if i == 0 {
-			product = c.Next.ProductID
-		}
-		if c.Next.ID != c.Prev.ID {
-			return "", domain.Invalid("changes", "change %d moves saga %s to ID %s", i, c.Prev.ID, c.Next.ID)
-		}
-		if c.Next.ProductID != product || c.Prev.ProductID != product {
-			return "", domain.Invalid("changes", "sagas of products %s and %s in one write", product, c.Next.ProductID)
-		}
-		if seen[c.Next.ID] {
-			return "", domain.Invalid("changes", "saga %s twice in one write", c.Next.ID)
-		}
-		seen[c.Next.ID] = true
-	}
-	return product, nil
 }
 
 // Saga implements ports.SagaStore.
