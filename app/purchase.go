@@ -120,11 +120,11 @@ func (a *App) Buy(ctx context.Context, req domain.PurchaseRequest, idempotencyKe
 	if err := req.Validate(a.cfg.MaxQtyPerOrder); err != nil {
 		return Receipt{}, err
 	}
-	id := domain.SagaID(a.d.IDs.NewID())
+	var id domain.SagaID
 	if idempotencyKey != "" {
 		id = SagaIDForKey(idempotencyKey)
 	}
-	if a.adm.soldOutFor(req.ProductID, req.Qty, a.now()) && !a.mayHaveReserved(ctx, req.ProductID, id, idempotencyKey != "") {
+	if a.adm.soldOutFor(req.ProductID, req.Qty, a.now()) && !a.mayHaveReserved(ctx, req.ProductID, id) {
 		a.metrics.Add(ports.CounterSoldOutFromMemory, 1)
 		a.metrics.PurchaseEnded(string(a.cfg.Strategy), OutcomeInsufficientStock, 0)
 		return Receipt{}, fmt.Errorf("purchase %s: sold out: %w", req.ProductID, domain.ErrInsufficientStock)
@@ -135,6 +135,9 @@ func (a *App) Buy(ctx context.Context, req domain.PurchaseRequest, idempotencyKe
 		return Receipt{}, fmt.Errorf("purchase %s: %w", req.ProductID, domain.ErrSaturated)
 	}
 	defer a.adm.exit(req.ProductID)
+	if id == "" {
+		id = domain.SagaID(a.d.IDs.NewID())
+	}
 
 	ctx = WithLogAttrs(ctx, slog.String("saga_id", string(id)))
 	start := a.now()
@@ -162,11 +165,11 @@ func (a *App) Buy(ctx context.Context, req domain.PurchaseRequest, idempotencyKe
 
 // mayHaveReserved reports whether saga could already hold or have held a
 // reservation of product, so that its answer must come from the saga and
-// not from the sold-out fast path. A fresh saga ID (no key) never has; a
-// key's saga is looked up in the gate when it can tell, and otherwise
-// assumed to have.
-func (a *App) mayHaveReserved(ctx context.Context, product domain.ProductID, saga domain.SagaID, keyed bool) bool {
-	if !keyed {
+// not from the sold-out fast path. A request without a key (no saga ID
+// yet) never has; a key's saga is looked up in the gate when it can tell,
+// and otherwise assumed to have.
+func (a *App) mayHaveReserved(ctx context.Context, product domain.ProductID, saga domain.SagaID) bool {
+	if saga == "" {
 		return false
 	}
 	lookup, ok := a.d.Inventory.(ports.ReservationLookup)

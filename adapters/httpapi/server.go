@@ -9,11 +9,13 @@ import (
 	"crypto/subtle"
 	_ "embed"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,8 +72,13 @@ var OpenAPI []byte
 const DefaultMaxBodyBytes = 64 << 10
 
 type server struct {
-	app      *app.App
-	opts     Options
+	app  *app.App
+	opts Options
+	// bodies and views keep the JSON of answers a crowd asks for again and
+	// again (a sold-out problem, a near-cached product view), so a refusal
+	// from memory or a cached read is not marshalled anew each time.
+	bodies   bodyCache
+	views    viewCache
 	log      *slog.Logger
 	admin    [sha256.Size]byte
 	limiter  *clientLimiter
@@ -212,7 +219,7 @@ func (s *server) getProduct(c *gin.Context) {
 		writeProblem(c, s.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, p)
+	c.Data(http.StatusOK, "application/json; charset=utf-8", s.views.of(p))
 }
 
 func (s *server) requireAdmin(c *gin.Context) {
@@ -290,7 +297,16 @@ func (s *server) purchase(c *gin.Context) {
 		if p.Status >= 500 {
 			s.log.ErrorContext(c.Request.Context(), "purchase failed", "product", req.ProductID, "err", err)
 		}
-		sendProblem(c, p)
+		if p.retryAfter > 0 {
+			c.Header("Retry-After", strconv.Itoa(p.retryAfter))
+		}
+		var body []byte
+		if p.SagaID != "" {
+			body, _ = json.Marshal(p) // one saga's: never kept
+		} else {
+			body = s.bodies.of(p) // the same few problems for a whole crowd
+		}
+		c.Data(p.Status, ProblemContentType, body)
 		return
 	}
 	saga := r.Saga
