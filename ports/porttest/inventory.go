@@ -2,6 +2,7 @@ package porttest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -23,6 +24,8 @@ type InventoryHarness struct {
 	Reaper ports.InventoryReaper
 	// Versioned, when not nil, is held to the VersionedReserver contract.
 	Versioned ports.VersionedReserver
+	// Lookup, when not nil, is held to the ReservationLookup contract.
+	Lookup ports.ReservationLookup
 }
 
 const invProduct = domain.ProductID("p-1")
@@ -106,6 +109,44 @@ func Inventory(t *testing.T, newHarness func(t *testing.T) InventoryHarness) {
 			test(t, f)
 		})
 	}
+	runLookup := func(name string, test func(t *testing.T, f invFixture)) {
+		run(name, func(t *testing.T, f invFixture) {
+			if f.Lookup == nil {
+				t.Skip("adapter is not a ReservationLookup")
+			}
+			test(t, f)
+		})
+	}
+	runLookup("HasReservation: held, confirmed, released and refused records count; others do not", func(t *testing.T, f invFixture) {
+		f.seed(3)
+		has := func(saga string, product domain.ProductID) bool {
+			t.Helper()
+			ok, err := f.Lookup.HasReservation(f.ctx, product, domain.SagaID(saga))
+			must(t, err, "has reservation "+saga)
+			return ok
+		}
+		if has("s-never", invProduct) {
+			t.Fatal("a saga that never reserved has a reservation")
+		}
+		f.reserve("s-held", 1)
+		f.reserve("s-sold", 1)
+		f.reserve("s-back", 1)
+		must(t, f.Inventory.Confirm(f.ctx, invProduct, "s-sold"), "confirm")
+		must(t, f.Inventory.Release(f.ctx, invProduct, "s-back"), "release")
+		if err := f.Inventory.Reserve(f.ctx, reservation("s-refused", 5, time.Minute)); !errors.Is(err, domain.ErrInsufficientStock) {
+			t.Fatalf("reserve past the stock: %v", err)
+		}
+		before := f.level()
+		for _, s := range []string{"s-held", "s-sold", "s-back", "s-refused"} {
+			if !has(s, invProduct) {
+				t.Errorf("%s: no reservation found", s)
+			}
+		}
+		if has("s-held", "p-other") {
+			t.Error("a reservation of one product is found under another")
+		}
+		f.unchanged(before, "HasReservation")
+	})
 	runVersioned := func(name string, test func(t *testing.T, f invFixture)) {
 		run(name, func(t *testing.T, f invFixture) {
 			if f.Versioned == nil {
