@@ -439,3 +439,34 @@ func TestRelayLeaseOneRelayAtATime(t *testing.T) {
 	w.settle(b)
 	w.assertOK(w.restViolations())
 }
+
+// TestKeyReplayedAfterTheGateForgotItLeavesNoOrphan: a completed purchase
+// replayed after the gate's record of it aged out (its retention, or a
+// Redis failover) answers from the saga, and the reservation the replay
+// took on the way is given back, not confirmed by the reaper as if it
+// were the sale (that would take the gate's stock down twice: I2).
+func TestKeyReplayedAfterTheGateForgotItLeavesNoOrphan(t *testing.T) {
+	w := newWorld(t)
+	w.inv = memory.NewInventory(w.clock, memory.WithRetention(time.Hour))
+	a := w.appWith(app.Config{}, app.Hooks{}, func(d *app.Deps) { d.Inventory = w.inv })
+	w.supply(a, "p", 5)
+	ctx := context.Background()
+	req := domain.PurchaseRequest{ProductID: "p", Qty: 2}
+	first, err := a.Buy(ctx, req, "old-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Advance(3 * time.Hour) // past the record's deadline and retention
+	if _, err := a.ReapExpired(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := w.inv.HasReservation(ctx, "p", first.Saga.ID); ok {
+		t.Fatal("the gate still remembers the record: the test needs it forgotten")
+	}
+	again, err := a.Buy(ctx, req, "old-key")
+	if err != nil || !again.Replayed || again.Saga.Order.ID != first.Saga.Order.ID {
+		t.Fatalf("replay after the gate forgot: %+v %v", again, err)
+	}
+	w.settle(a)
+	w.assertOK(w.restViolations())
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"time"
 
 	"github.com/flashsale/flashsale/domain"
 	"github.com/flashsale/flashsale/ports"
@@ -124,7 +125,10 @@ func (a *App) Buy(ctx context.Context, req domain.PurchaseRequest, idempotencyKe
 	if idempotencyKey != "" {
 		id = SagaIDForKey(idempotencyKey)
 	}
-	if a.adm.soldOutFor(req.ProductID, req.Qty, a.now()) && !a.mayHaveReserved(ctx, req.ProductID, id) {
+	// A key's saga may have reserved before (a retry): ask the gate once;
+	// the answer steers the sold-out fast path and the saga below.
+	known := id != "" && a.gateKnows(ctx, req.ProductID, id)
+	if a.adm.soldOutFor(req.ProductID, req.Qty, a.now()) && !known {
 		a.metrics.Add(ports.CounterSoldOutFromMemory, 1)
 		a.metrics.PurchaseEnded(string(a.cfg.Strategy), OutcomeInsufficientStock, 0)
 		return Receipt{}, fmt.Errorf("purchase %s: sold out: %w", req.ProductID, domain.ErrInsufficientStock)
@@ -141,7 +145,7 @@ func (a *App) Buy(ctx context.Context, req domain.PurchaseRequest, idempotencyKe
 
 	ctx = WithLogAttrs(ctx, slog.String("saga_id", string(id)))
 	start := a.now()
-	r, err := a.purchase(ctx, id, req)
+	r, err := a.purchase(ctx, id, req, idempotencyKey != "", known)
 	outcome := Outcome(err)
 	a.metrics.PurchaseEnded(string(a.cfg.Strategy), outcome, a.now().Sub(start))
 	if outcome == "lock_busy" {
@@ -163,15 +167,12 @@ func (a *App) Buy(ctx context.Context, req domain.PurchaseRequest, idempotencyKe
 	return r, err
 }
 
-// mayHaveReserved reports whether saga could already hold or have held a
-// reservation of product, so that its answer must come from the saga and
-// not from the sold-out fast path. A request without a key (no saga ID
-// yet) never has; a key's saga is looked up in the gate when it can tell,
-// and otherwise assumed to have.
-func (a *App) mayHaveReserved(ctx context.Context, product domain.ProductID, saga domain.SagaID) bool {
-	if saga == "" {
-		return false
-	}
+// gateKnows reports whether the gate has a record of saga's reservation of
+// product (held, consumed or refused, within its retention): then the
+// request is a retry, whose answer must come from its saga. When the gate
+// cannot tell (no ReservationLookup, or it failed) it answers true, the
+// careful side: the saga store is asked first.
+func (a *App) gateKnows(ctx context.Context, product domain.ProductID, saga domain.SagaID) bool {
 	lookup, ok := a.d.Inventory.(ports.ReservationLookup)
 	if !ok {
 		return true
@@ -185,7 +186,16 @@ func (a *App) mayHaveReserved(ctx context.Context, product domain.ProductID, sag
 	return err != nil || has
 }
 
-func (a *App) purchase(ctx context.Context, id domain.SagaID, req domain.PurchaseRequest) (Receipt, error) {
+// purchase runs the saga. keyed says the saga ID comes from an
+// Idempotency-Key; known, that the gate has a record of it (a retry).
+func (a *App) purchase(ctx context.Context, id domain.SagaID, req domain.PurchaseRequest, keyed, known bool) (Receipt, error) {
+	if keyed && known {
+		// A retry: its saga, if it has one, is the answer (a MySQL read
+		// that only retries pay).
+		if r, err := a.existing(ctx, id, req); !errors.Is(err, domain.ErrSagaNotFound) {
+			return r, err
+		}
+	}
 	// The saga runs to its end even if the client goes away: stopping
 	// half-way would leave work for recovery for no reason.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.SagaTimeout)
@@ -206,7 +216,7 @@ func (a *App) purchase(ctx context.Context, id domain.SagaID, req domain.Purchas
 	if err != nil {
 		return Receipt{}, err
 	}
-	r, err := a.run(ctx, id, product, req)
+	r, err := a.run(ctx, id, product, req, keyed && !known)
 	if !errors.Is(err, ErrCrashed) {
 		exit() // a crashed process releases nothing: its lock runs out its TTL
 	}
@@ -241,7 +251,10 @@ func causeOf(reason string) error {
 	return errors.New(reason)
 }
 
-func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product, req domain.PurchaseRequest) (Receipt, error) {
+// run runs the saga's steps. fresh says the gate had no record of this
+// saga when the request began, so a reservation it now holds is this
+// request's own.
+func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product, req domain.PurchaseRequest, fresh bool) (Receipt, error) {
 	startedAt := a.now()
 	res := domain.Reservation{SagaID: id, ProductID: req.ProductID, Qty: req.Qty, Deadline: startedAt.Add(a.cfg.ReservationTTL)}
 
@@ -287,9 +300,11 @@ func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product,
 	err = a.timed(ctx, "create_order", func(ctx context.Context) error { return a.create(ctx, s) })
 	if errors.Is(err, domain.ErrDuplicate) {
 		// The reaper aborted this saga (its reservation expired before we
-		// got here), or a concurrent request with the same key won. Either
-		// way the stored saga is the answer; never touch its reservation.
-		return a.existing(ctx, id, req)
+		// got here), a concurrent request with the same key won, or the
+		// key's saga ended long ago. The stored saga is the answer.
+		r, xerr := a.existing(ctx, id, req)
+		a.releaseIfOrphan(ctx, res, fresh, startedAt, r, xerr)
+		return r, xerr
 	}
 	if err != nil {
 		// The commit may or may not have happened. If it did, recovery
@@ -423,6 +438,27 @@ func (a *App) noteShort(ctx context.Context, req domain.PurchaseRequest) {
 	}
 	if avail := level.Available(); avail < req.Qty {
 		a.adm.markSoldOut(req.ProductID, max(avail, 0)+1, at)
+	}
+}
+
+// releaseIfOrphan gives back the reservation this request took for a key
+// whose saga had ended before the request began, with the gate's record of
+// it forgotten (past its retention, or lost in a Redis failover): that
+// reservation is this request's own (fresh), not the saga's sale, and the
+// reaper, seeing a COMPLETED saga, would confirm it and take the gate's
+// stock down twice. A saga still running, or one that ended after this
+// request began (a concurrent duplicate), keeps whatever it holds.
+func (a *App) releaseIfOrphan(ctx context.Context, res domain.Reservation, fresh bool, startedAt time.Time, r Receipt, err error) {
+	s := r.Saga
+	var ce *CompensatedError
+	if errors.As(err, &ce) {
+		s = ce.Saga
+	}
+	if !fresh || s == nil || !s.Status.Terminal() || !s.UpdatedAt.Before(startedAt) {
+		return
+	}
+	if err := a.settle(ctx, res, a.d.Inventory.Release); err != nil {
+		a.log.WarnContext(ctx, "release a replay's own reservation; the reaper will settle it", "err", err)
 	}
 }
 
