@@ -101,22 +101,21 @@ func Inventory(t *testing.T, newHarness func(t *testing.T) InventoryHarness) {
 			test(t, invFixture{InventoryHarness: h, t: t, ctx: t.Context()})
 		})
 	}
-	runReaper := func(name string, test func(t *testing.T, f invFixture)) {
-		run(name, func(t *testing.T, f invFixture) {
-			if f.Reaper == nil {
-				t.Skip("adapter is not an InventoryReaper")
-			}
-			test(t, f)
-		})
+	// runIf runs a clause of an optional capability: skipped when the
+	// harness does not have it.
+	runIf := func(has func(f invFixture) bool, capability string) func(string, func(*testing.T, invFixture)) {
+		return func(name string, test func(t *testing.T, f invFixture)) {
+			run(name, func(t *testing.T, f invFixture) {
+				if !has(f) {
+					t.Skip("the adapter lacks " + capability)
+				}
+				test(t, f)
+			})
+		}
 	}
-	runLookup := func(name string, test func(t *testing.T, f invFixture)) {
-		run(name, func(t *testing.T, f invFixture) {
-			if f.Lookup == nil {
-				t.Skip("adapter is not a ReservationLookup")
-			}
-			test(t, f)
-		})
-	}
+	runReaper := runIf(func(f invFixture) bool { return f.Reaper != nil }, "InventoryReaper")
+	runVersioned := runIf(func(f invFixture) bool { return f.Versioned != nil }, "VersionedReserver")
+	runLookup := runIf(func(f invFixture) bool { return f.Lookup != nil }, "ReservationLookup")
 	runLookup("HasReservation: held, confirmed, released and refused records count; others do not", func(t *testing.T, f invFixture) {
 		f.seed(3)
 		has := func(saga string, product domain.ProductID) bool {
@@ -147,14 +146,6 @@ func Inventory(t *testing.T, newHarness func(t *testing.T) InventoryHarness) {
 		}
 		f.unchanged(before, "HasReservation")
 	})
-	runVersioned := func(name string, test func(t *testing.T, f invFixture)) {
-		run(name, func(t *testing.T, f invFixture) {
-			if f.Versioned == nil {
-				t.Skip("adapter is not a VersionedReserver")
-			}
-			test(t, f)
-		})
-	}
 
 	run("Reserve holds qty: reserved rises and stock stays", func(t *testing.T, f invFixture) {
 		f.seed(10)
