@@ -175,11 +175,6 @@ func (db *DB) CreateAll(ctx context.Context, sagas []*domain.Saga) error {
 // column. The columns come from GORM's schema of sagaRow, the one Updates
 // uses, so a column added to sagaRow is written here too.
 func updateAll(tx *gorm.DB, members []batchMember) error {
-	// A statement of its own: parsing on tx's would point tx at sagas.
-	rowSchema := &gorm.Statement{DB: tx}
-	if err := rowSchema.Parse(&sagaRow{}); err != nil {
-		return err
-	}
 	ctx := tx.Statement.Context
 	var (
 		q    strings.Builder
@@ -195,8 +190,8 @@ func updateAll(tx *gorm.DB, members []batchMember) error {
 		q.WriteString(" END")
 	}
 	q.WriteString("UPDATE sagas SET ")
-	for _, f := range rowSchema.Schema.Fields {
-		if f.DBName == "" || !f.Updatable || f.DBName == "id" || f.DBName == "version" {
+	for _, f := range columns(sagaSchema) {
+		if !f.Updatable || f.DBName == "id" || f.DBName == "version" {
 			continue
 		}
 		q.WriteString(f.DBName + " = ")

@@ -25,10 +25,9 @@
 // one multi-row insert of the saga rows and one of their events.
 //
 // Saga rows and events are inserted by the adapter's own statements
-// (insert.go), built from one column list per row type (sagaColumns,
-// eventColumns in rows.go) that a test holds to the GORM tags, rather than
-// by GORM's Create: it is the hottest write, and the statement is the same
-// for a fraction of the client's work.
+// (insert.go), built from the row types' GORM schemas (the struct tags are
+// the one mapping), rather than by GORM's Create: it is the hottest write,
+// and the statement is the same for a fraction of the client's work.
 //
 // # Optimistic locking
 //

@@ -62,34 +62,6 @@ type sagaRow struct {
 
 func (sagaRow) TableName() string { return "sagas" }
 
-// sagaColumns is how an INSERT writes a sagaRow: every column, each with
-// the field it takes its value from. It is the one list of them the adapter's
-// own INSERTs use (see insertRows); a test holds it to the GORM tags above,
-// which reads and updates use, so the two cannot drift apart.
-var sagaColumns = []column[sagaRow]{
-	{"id", func(r *sagaRow) any { return r.ID }},
-	{"order_id", func(r *sagaRow) any { return r.OrderID }},
-	{"product_id", func(r *sagaRow) any { return r.ProductID }},
-	{"qty", func(r *sagaRow) any { return r.Qty }},
-	{"amount_minor", func(r *sagaRow) any { return r.AmountMinor }},
-	{"strategy", func(r *sagaRow) any { return r.Strategy }},
-	{"status", func(r *sagaRow) any { return r.Status }},
-	{"order_status", func(r *sagaRow) any { return r.OrderStatus }},
-	{"charged", func(r *sagaRow) any { return r.Charged }},
-	{"refunded", func(r *sagaRow) any { return r.Refunded }},
-	{"released", func(r *sagaRow) any { return r.Released }},
-	{"reason", func(r *sagaRow) any { return r.Reason }},
-	{"reservation_deadline", func(r *sagaRow) any { return r.ReservationDeadline }},
-	{"lease_owner", func(r *sagaRow) any { return r.LeaseOwner }},
-	{"lease_until", func(r *sagaRow) any { return r.LeaseUntil }},
-	{"started_at", func(r *sagaRow) any { return r.Started }},
-	{"updated_at", func(r *sagaRow) any { return r.Updated }},
-	{"order_created_at", func(r *sagaRow) any { return r.OrderCreated }},
-	{"order_updated_at", func(r *sagaRow) any { return r.OrderUpdated }},
-	{"event_count", func(r *sagaRow) any { return r.EventCount }},
-	{"version", func(r *sagaRow) any { return r.Version }},
-}
-
 // eventRow is one event of a saga's timeline (and of the outbox). The
 // table's auto-increment write position, pos, is not mapped: only the
 // database assigns it.
@@ -104,17 +76,6 @@ type eventRow struct {
 }
 
 func (eventRow) TableName() string { return "saga_events" }
-
-// eventColumns is how an INSERT writes an eventRow (see sagaColumns).
-var eventColumns = []column[eventRow]{
-	{"id", func(r *eventRow) any { return r.ID }},
-	{"saga_id", func(r *eventRow) any { return r.SagaID }},
-	{"seq", func(r *eventRow) any { return r.Seq }},
-	{"type", func(r *eventRow) any { return r.Type }},
-	{"payload", func(r *eventRow) any { return r.Payload }},
-	{"occurred_at", func(r *eventRow) any { return r.OccurredAt }},
-	{"published_at", func(r *eventRow) any { return r.PublishedAt }},
-}
 
 var sagaStatuses = map[domain.SagaStatus]bool{
 	domain.SagaRunning: true, domain.SagaCompensating: true, domain.SagaCompleted: true, domain.SagaCompensated: true,
