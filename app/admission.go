@@ -58,7 +58,7 @@ func (ad *admission) exit(product domain.ProductID) {
 
 // soldOutFor reports whether a purchase of qty units of product can be
 // answered "insufficient stock" from memory at now: the gate refused as
-// much or less less than ttl ago, and nothing this instance did since could
+// much or less, less than ttl ago, and nothing this instance did since could
 // have given stock back.
 func (ad *admission) soldOutFor(product domain.ProductID, qty int64, now time.Time) bool {
 	if ad.ttl <= 0 {

@@ -118,12 +118,7 @@ func TestRunAllStrategiesWritesReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back Report
-	if b, err := os.ReadFile(jsonPath); err != nil {
-		t.Fatal(err)
-	} else if err := json.Unmarshal(b, &back); err != nil {
-		t.Fatal(err)
-	}
+	back := readReport(t, jsonPath)
 	if len(back.Results) != len(rep.Results) || !back.I1OK {
 		t.Errorf("JSON round trip lost results")
 	}
@@ -698,12 +693,7 @@ func TestCrowdScenariosInProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back Report
-	if b, err := os.ReadFile(jsonPath); err != nil {
-		t.Fatal(err)
-	} else if err := json.Unmarshal(b, &back); err != nil {
-		t.Fatal(err)
-	}
+	back := readReport(t, jsonPath)
 	if back.Results[0].Saturation == nil || len(back.Results[0].Saturation.Steps) != 2 || back.Results[2].SoldOut == nil {
 		t.Errorf("JSON lost the crowd details")
 	}
@@ -746,4 +736,16 @@ func TestOverloadFindsItsRate(t *testing.T) {
 	if len(products) != 3 || !strings.Contains(strings.Join(products, ","), "saturate") || !rep.I1OK || !rep.OrdersOK {
 		t.Errorf("I1 checks %v (ok %v), orders ok %v", products, rep.I1OK, rep.OrdersOK)
 	}
+}
+
+// readReport reads a bench.json.
+func readReport(t *testing.T, path string) Report {
+	t.Helper()
+	var r Report
+	if b, err := os.ReadFile(path); err != nil {
+		t.Fatal(err)
+	} else if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

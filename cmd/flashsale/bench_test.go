@@ -35,14 +35,7 @@ func TestBenchInProcess(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, stdout.String())
 		}
 	}
-	raw, err := os.ReadFile(filepath.Join(dir, bench.JSONFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep bench.Report
-	if err := json.Unmarshal(raw, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := readReport(t, dir)
 	if !rep.I1OK || len(rep.Results) != 3*4 || strings.Join(rep.Strategies, ",") != "none,lock,optimistic" {
 		t.Errorf("report: I1 %v, %d results, strategies %v", rep.I1OK, len(rep.Results), rep.Strategies)
 	}
@@ -76,14 +69,7 @@ func TestBenchCrowdInProcess(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bench: %v\n%s\n%s", err, stdout.String(), stderr.String())
 	}
-	raw, err := os.ReadFile(filepath.Join(dir, bench.JSONFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rep bench.Report
-	if err := json.Unmarshal(raw, &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := readReport(t, dir)
 	if !rep.I1OK || !rep.OrdersOK || strings.Join(rep.Scenarios, ",") != "saturate,overload,soldout,readmax" || len(rep.Results) != 4 {
 		t.Fatalf("report: I1 %v, orders %v, scenarios %v, %d results", rep.I1OK, rep.OrdersOK, rep.Scenarios, len(rep.Results))
 	}
@@ -145,4 +131,18 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 			t.Errorf("bench %v accepted", args)
 		}
 	}
+}
+
+// readReport reads the bench.json a run wrote into dir.
+func readReport(t *testing.T, dir string) bench.Report {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, bench.JSONFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }
