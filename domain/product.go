@@ -18,6 +18,11 @@ func validateID(field, s string) error {
 	if len(s) > MaxIDLength {
 		return Invalid(field, "must be at most %d characters", MaxIDLength)
 	}
+	if s == "." || s == ".." {
+		// Dot segments: clients and proxies remove them from a URL path
+		// (RFC 3986, 5.2.4), so /products/.. could never be read back.
+		return Invalid(field, "must not be %q", s)
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'

@@ -9,8 +9,8 @@ import (
 )
 
 func TestIDValidation(t *testing.T) {
-	ok := []string{"1", "123", "p-1", "A.b_c-9", strings.Repeat("x", domain.MaxIDLength)}
-	bad := []string{"", " ", "a b", "../x", "1;DROP", "é", strings.Repeat("x", domain.MaxIDLength+1), "a\x00"}
+	ok := []string{"1", "123", "p-1", "A.b_c-9", "...", ".a", strings.Repeat("x", domain.MaxIDLength)}
+	bad := []string{"", ".", "..", " ", "a b", "../x", "1;DROP", "é", strings.Repeat("x", domain.MaxIDLength+1), "a\x00"}
 	for _, id := range ok {
 		if err := domain.ProductID(id).Validate(); err != nil {
 			t.Errorf("%q: %v", id, err)
