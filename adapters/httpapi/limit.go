@@ -51,9 +51,15 @@ func newClientLimiter(cfg RateLimit) *clientLimiter {
 
 // reserve takes a token for key. If none is left it takes nothing and
 // returns how long until one will be.
-func (l *clientLimiter) reserve(key string, now time.Time) (ok bool, wait time.Duration) {
+//
+// The time is read under the lock: a bucket must see its calls in time
+// order, or a call stamped earlier than the last one refills the bucket
+// for the same interval twice, and a crowd of one client's connections
+// gets through at a multiple of its rate.
+func (l *clientLimiter) reserve(key string) (ok bool, wait time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	now := time.Now()
 	el, found := l.byKey[key]
 	if found {
 		l.lru.MoveToFront(el)
@@ -78,7 +84,7 @@ func (l *clientLimiter) reserve(key string, now time.Time) (ok bool, wait time.D
 // client is its address as gin sees it: the peer, or the address a
 // trusted proxy (Options.TrustedProxies) reports.
 func (s *server) rateLimit(c *gin.Context) {
-	ok, wait := s.limiter.reserve(c.ClientIP(), time.Now())
+	ok, wait := s.limiter.reserve(c.ClientIP())
 	if !ok {
 		p := newProblem(http.StatusTooManyRequests, "rate_limited", "too many requests from this client; slow down")
 		p.retryAfter = max(1, int(math.Ceil(wait.Seconds())))
