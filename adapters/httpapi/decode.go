@@ -7,35 +7,120 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"reflect"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/flashsale/flashsale/domain"
 )
 
-// decodeJSON reads exactly one JSON object of at most maxBytes into dst,
-// rejecting other media types, unknown fields, wrong types and trailing data.
-func decodeJSON(c *gin.Context, maxBytes int64, dst any) error {
+// bodyKey is where readBody leaves the request body in the gin context.
+const bodyKey = "httpapi.body"
+
+// readBody reads the whole request body, at most MaxBodyBytes of
+// application/json, before the request takes an in-flight slot (shed runs
+// after it): a client that trickles its body holds a connection and a
+// goroutine until the server's read timeout, never a slot another
+// client's request needs. A body that does not arrive in time is 408.
+func (s *server) readBody(c *gin.Context) {
 	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || mt != "application/json" {
-		return badRequest(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json")
+		writeProblem(c, s.log, badRequest(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json"))
+		return
 	}
-	body := http.MaxBytesReader(c.Writer, c.Request.Body, maxBytes)
-	dec := json.NewDecoder(body)
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.opts.MaxBodyBytes))
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			c.Header("Connection", "close")
+			writeProblem(c, s.log, badRequest(http.StatusRequestTimeout, "request_timeout", "the body did not arrive within the server's read timeout"))
+			return
+		}
+		writeProblem(c, s.log, decodeError(err))
+		return
+	}
+	c.Set(bodyKey, body)
+	c.Next()
+}
+
+// decodeJSON decodes the body readBody read into dst: exactly one JSON
+// object with no unknown, duplicate or differently cased member, no wrong
+// types and no trailing data.
+func decodeJSON(c *gin.Context, dst any) error {
+	body, _ := c.Get(bodyKey)
+	raw, _ := body.([]byte)
+	if err := strictMembers(raw, dst); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return decodeError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return decodeError(err)
-		}
 		return badRequest(http.StatusBadRequest, "invalid_request", "the body must hold exactly one JSON object")
 	}
 	return nil
+}
+
+// strictMembers refuses what encoding/json lets through although the
+// schema (additionalProperties: false) does not: a member named in
+// another case than the schema's ("PRODUCTID"), and a member given twice
+// ("qty":1,"qty":2, of which encoding/json keeps the last). Only the
+// top-level object is checked, since no request body nests one; a body
+// that is not an object, or not JSON, is left to the decoder's errors.
+func strictMembers(body []byte, dst any) error {
+	names := memberNames(reflect.TypeOf(dst).Elem())
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil
+	}
+	seen := make([]bool, len(names))
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		name, _ := t.(string)
+		i := slices.Index(names, name)
+		if i < 0 {
+			return badRequest(http.StatusBadRequest, "invalid_request", "unknown field "+strconv.Quote(name))
+		}
+		if seen[i] {
+			return badRequest(http.StatusBadRequest, "invalid_request", "duplicate field "+strconv.Quote(name))
+		}
+		seen[i] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+// members caches memberNames per request body type.
+var members sync.Map // reflect.Type -> []string
+
+// memberNames lists the JSON member names of the struct type t, as its
+// json tags spell them.
+func memberNames(t reflect.Type) []string {
+	if v, ok := members.Load(t); ok {
+		return v.([]string)
+	}
+	var names []string
+	for f := range t.Fields() {
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
+			names = append(names, name)
+		}
+	}
+	members.Store(t, names)
+	return names
 }
 
 func decodeError(err error) error {
@@ -139,6 +224,20 @@ func (b supplyBody) supply() (domain.Supply, error) {
 
 // maxIdempotencyKey bounds the Idempotency-Key header.
 const maxIdempotencyKey = 255
+
+// idempotencyKey is the request's Idempotency-Key: empty when there is
+// none, an error when there are several (which one would the client mean?)
+// or the one given is malformed.
+func idempotencyKey(h http.Header) (string, error) {
+	keys := h.Values("Idempotency-Key")
+	switch len(keys) {
+	case 0:
+		return "", nil
+	case 1:
+		return keys[0], validIdempotencyKey(keys[0])
+	}
+	return "", badRequest(http.StatusBadRequest, "invalid_idempotency_key", "send one Idempotency-Key header, not several")
+}
 
 func validIdempotencyKey(k string) error {
 	if len(k) > maxIdempotencyKey {

@@ -32,7 +32,8 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	adminToken = "secret-token"
+	adminToken   = "secret-token"
+	metricsToken = "metrics-token-0123456789"
 	jsonCT     = "application/json; charset=utf-8"
 	problemCT  = "application/problem+json"
 )
@@ -59,7 +60,7 @@ var seeded = []seededProduct{
 // fixture is one set of memory adapters, an app over them and the HTTP
 // handler under test.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	clock  *memory.Clock
 	ids    *memory.IDs
 	inv    *memory.Inventory
@@ -86,7 +87,7 @@ type fixtureOpts struct {
 	http *httpapi.Options
 }
 
-func newFixture(t *testing.T, o fixtureOpts) *fixture {
+func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	t.Helper()
 	clock := memory.NewClock(epoch)
 	f := &fixture{
@@ -242,7 +243,7 @@ func (f *fixture) snapshot() snapshot {
 }
 
 // assertUnchanged fails t if the state differs from before.
-func assertUnchanged(t *testing.T, before, after snapshot) {
+func assertUnchanged(t testing.TB, before, after snapshot) {
 	t.Helper()
 	if !reflect.DeepEqual(before, after) {
 		t.Errorf("state changed by a rejected request:\nbefore %+v\nafter  %+v", before, after)
@@ -263,7 +264,7 @@ type problem struct {
 
 // assertProblem checks status, media type and the exact problem shape,
 // and returns the decoded problem.
-func assertProblem(t *testing.T, rec *httptest.ResponseRecorder, status int, code string) problem {
+func assertProblem(t testing.TB, rec *httptest.ResponseRecorder, status int, code string) problem {
 	t.Helper()
 	ct := rec.Header().Get("Content-Type")
 	if rec.Code != status && ct != problemCT {
@@ -321,7 +322,7 @@ func assertProblem(t *testing.T, rec *httptest.ResponseRecorder, status int, cod
 
 // assertJSON checks a success response's status and media type and decodes
 // its body into dst (unknown members are allowed).
-func assertJSON(t *testing.T, rec *httptest.ResponseRecorder, status int, dst any) {
+func assertJSON(t testing.TB, rec *httptest.ResponseRecorder, status int, dst any) {
 	t.Helper()
 	if rec.Code != status {
 		t.Fatalf("status = %d, want %d; body %s", rec.Code, status, rec.Body.String())

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,8 +49,12 @@ type Options struct {
 	TrustedProxies []string
 	// Metrics records every request; nil records nothing.
 	Metrics ports.RequestMetrics
-	// MetricsHandler, when set, is served at GET /metrics.
+	// MetricsHandler, when set, is served at GET /metrics to requests
+	// bearing MetricsToken (Authorization: Bearer), under the rate limit
+	// and the in-flight cap. With no token the route answers 403: serve
+	// metrics on a listener of their own instead (see cmd/flashsale).
 	MetricsHandler http.Handler
+	MetricsToken   string
 	// Timeline, when set, serves GET /sagas/{id}/events from the event
 	// stream (a Kafka consumer); otherwise the durable store answers.
 	Timeline EventTimeline
@@ -80,7 +85,6 @@ type server struct {
 	bodies   bodyCache
 	views    viewCache
 	log      *slog.Logger
-	admin    [sha256.Size]byte
 	limiter  *clientLimiter
 	inFlight chan struct{}
 }
@@ -97,7 +101,7 @@ func New(a *app.App, opts Options) (http.Handler, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &server{app: a, opts: opts, log: opts.Logger, admin: sha256.Sum256([]byte(opts.AdminToken))}
+	s := &server{app: a, opts: opts, log: opts.Logger}
 
 	r := gin.New()
 	if err := r.SetTrustedProxies(opts.TrustedProxies); err != nil {
@@ -113,29 +117,48 @@ func New(a *app.App, opts Options) (http.Handler, error) {
 		sendProblem(c, newProblem(http.StatusMethodNotAllowed, "method_not_allowed", "this route does not accept "+c.Request.Method))
 	})
 
-	r.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
-	r.GET("/readyz", s.ready)
-	r.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", OpenAPI) })
-	if opts.MetricsHandler != nil {
-		r.GET("/metrics", gin.WrapH(opts.MetricsHandler))
+	// Every GET route answers HEAD too: health checkers use it.
+	get := func(path string, h ...gin.HandlerFunc) {
+		r.GET(path, h...)
+		r.HEAD(path, h...)
 	}
+	// Health checks are never limited: the load balancer must see the
+	// instance even when it is saturated, or it would eject it.
+	get("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	get("/readyz", s.ready)
 
-	// Everything below is protected: health checks must answer even when
-	// the instance is saturated, or the load balancer would eject it.
-	if opts.MaxInFlight > 0 {
-		s.inFlight = make(chan struct{}, opts.MaxInFlight)
-		r.Use(s.shed)
-	}
+	// Everything else is guarded: the client's rate first, then, for the
+	// routes with a body, the body is read whole, and only then does the
+	// request take one of the MaxInFlight slots.
+	var limit, shed []gin.HandlerFunc
 	if opts.RateLimit.PerSecond > 0 {
 		s.limiter = newClientLimiter(opts.RateLimit)
-		r.Use(s.rateLimit)
+		limit = append(limit, s.rateLimit)
 	}
-	r.GET("/products", s.listProducts)
-	r.GET("/products/:id", s.getProduct)
-	r.POST("/products", s.requireAdmin, s.supply)
-	r.POST("/purchase", s.purchase)
-	r.GET("/orders/:id", s.getOrder)
-	r.GET("/sagas/:id/events", s.sagaEvents)
+	if opts.MaxInFlight > 0 {
+		s.inFlight = make(chan struct{}, opts.MaxInFlight)
+		shed = append(shed, s.shed)
+	}
+	guarded := func(h ...gin.HandlerFunc) []gin.HandlerFunc {
+		return slices.Concat(limit, shed, h)
+	}
+	withBody := func(h ...gin.HandlerFunc) []gin.HandlerFunc {
+		last := len(h) - 1
+		return slices.Concat(limit, h[:last], []gin.HandlerFunc{s.readBody}, shed, h[last:])
+	}
+
+	get("/openapi.json", guarded(func(c *gin.Context) { c.Data(http.StatusOK, "application/json", OpenAPI) })...)
+	if opts.MetricsHandler != nil {
+		metrics := bearer(opts.MetricsToken, "flashsale-metrics", "metrics_disabled", "metrics need a token: none is configured")
+		get("/metrics", guarded(metrics, gin.WrapH(opts.MetricsHandler))...)
+	}
+	get("/products", guarded(s.listProducts)...)
+	get("/products/:id", guarded(s.getProduct)...)
+	get("/orders/:id", guarded(s.getOrder)...)
+	get("/sagas/:id/events", guarded(s.sagaEvents)...)
+	admin := bearer(opts.AdminToken, "flashsale-admin", "admin_disabled", "admin routes are off: no admin token is configured")
+	r.POST("/products", withBody(admin, s.supply)...)
+	r.POST("/purchase", withBody(s.purchase)...)
 	return r, nil
 }
 
@@ -222,27 +245,34 @@ func (s *server) getProduct(c *gin.Context) {
 	c.Data(http.StatusOK, "application/json; charset=utf-8", s.views.of(p))
 }
 
-func (s *server) requireAdmin(c *gin.Context) {
-	if s.opts.AdminToken == "" {
-		sendProblem(c, newProblem(http.StatusForbidden, "admin_disabled", "admin routes are off: no admin token is configured"))
-		return
+// bearer guards a route with a bearer token (Authorization: Bearer
+// <token>), compared in constant time. An empty token turns the route off:
+// 403 with disabledCode, never open.
+func bearer(token, realm, disabledCode, disabledDetail string) gin.HandlerFunc {
+	if token == "" {
+		return func(c *gin.Context) {
+			sendProblem(c, newProblem(http.StatusForbidden, disabledCode, disabledDetail))
+		}
 	}
-	scheme, token, ok := strings.Cut(c.GetHeader("Authorization"), " ")
-	ok = ok && strings.EqualFold(scheme, "Bearer") // schemes are case-insensitive (RFC 9110)
-	given := sha256.Sum256([]byte(token))
-	// Comparing digests keeps the comparison constant-time in the token's
-	// length as well as its content.
-	if !ok || subtle.ConstantTimeCompare(given[:], s.admin[:]) != 1 {
-		c.Header("WWW-Authenticate", `Bearer realm="flashsale-admin"`)
-		sendProblem(c, newProblem(http.StatusUnauthorized, "unauthorized", "a valid admin bearer token is required"))
-		return
+	want := sha256.Sum256([]byte(token))
+	return func(c *gin.Context) {
+		scheme, given, ok := strings.Cut(c.GetHeader("Authorization"), " ")
+		ok = ok && strings.EqualFold(scheme, "Bearer") // schemes are case-insensitive (RFC 9110)
+		digest := sha256.Sum256([]byte(given))
+		// Comparing digests keeps the comparison constant-time in the
+		// token's length as well as its content.
+		if !ok || subtle.ConstantTimeCompare(digest[:], want[:]) != 1 {
+			c.Header("WWW-Authenticate", `Bearer realm="`+realm+`"`)
+			sendProblem(c, newProblem(http.StatusUnauthorized, "unauthorized", "a valid bearer token is required"))
+			return
+		}
+		c.Next()
 	}
-	c.Next()
 }
 
 func (s *server) supply(c *gin.Context) {
 	var body supplyBody
-	if err := decodeJSON(c, s.opts.MaxBodyBytes, &body); err != nil {
+	if err := decodeJSON(c, &body); err != nil {
 		writeProblem(c, s.log, err)
 		return
 	}
@@ -273,13 +303,13 @@ type purchaseResponse struct {
 // protocol (claim, answer, replay) lives in app, on the saga record: this
 // handler only passes the key on and renders the answer.
 func (s *server) purchase(c *gin.Context) {
-	key := c.GetHeader("Idempotency-Key")
-	if err := validIdempotencyKey(key); err != nil {
+	key, err := idempotencyKey(c.Request.Header)
+	if err != nil {
 		writeProblem(c, s.log, err)
 		return
 	}
 	var body purchaseBody
-	if err := decodeJSON(c, s.opts.MaxBodyBytes, &body); err != nil {
+	if err := decodeJSON(c, &body); err != nil {
 		writeProblem(c, s.log, err)
 		return
 	}
