@@ -315,7 +315,7 @@ func TestAdmissionShedsPastTheProductLimit(t *testing.T) {
 	if _, err := a.Purchase(ctx, domain.PurchaseRequest{ProductID: "p", Qty: 1}, "third"); !errors.Is(err, domain.ErrSaturated) {
 		t.Fatalf("third purchase of p: %v, want ErrSaturated", err)
 	}
-	if after, _ := w.inv.Level(ctx, "p"); after != before {
+	if after, _ := w.inv.Level(ctx, "p"); after.Stock != before.Stock || after.Reserved != before.Reserved {
 		t.Errorf("a shed purchase changed the gate: %+v -> %+v", before, after)
 	}
 	if _, err := w.store.Saga(ctx, app.SagaIDForKey("third")); !errors.Is(err, domain.ErrSagaNotFound) {
@@ -469,4 +469,19 @@ func TestKeyReplayedAfterTheGateForgotItLeavesNoOrphan(t *testing.T) {
 	}
 	w.settle(a)
 	w.assertOK(w.restViolations())
+
+	// The key reused with another body is refused, and holds no stock:
+	// the reservation it took on the way is given back at once, not left
+	// for the reaper at its deadline.
+	w.clock.Advance(3 * time.Hour)
+	if _, err := a.ReapExpired(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := w.inv.Level(ctx, "p")
+	if _, err := a.Buy(ctx, domain.PurchaseRequest{ProductID: "p", Qty: 3}, "old-key"); !errors.Is(err, domain.ErrIdempotencyMismatch) {
+		t.Fatalf("the key with another body: %v, want ErrIdempotencyMismatch", err)
+	}
+	if after, _ := w.inv.Level(ctx, "p"); after.Stock != before.Stock || after.Reserved != before.Reserved {
+		t.Fatalf("the refused request changed the gate: %+v, then %+v", before, after)
+	}
 }

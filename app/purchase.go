@@ -225,12 +225,24 @@ func (a *App) purchase(ctx context.Context, id domain.SagaID, req domain.Purchas
 
 // existing answers a repeated idempotent purchase from its saga.
 func (a *App) existing(ctx context.Context, id domain.SagaID, req domain.PurchaseRequest) (Receipt, error) {
-	ctx, cancel := context.WithTimeout(ctx, a.cfg.StepTimeout)
-	defer cancel()
-	s, err := a.d.Sagas.Saga(ctx, id)
+	s, err := a.storedSaga(ctx, id)
 	if err != nil {
 		return Receipt{}, err
 	}
+	return answer(s, req)
+}
+
+// storedSaga reads a saga within one step's timeout.
+func (a *App) storedSaga(ctx context.Context, id domain.SagaID) (*domain.Saga, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.StepTimeout)
+	defer cancel()
+	return a.d.Sagas.Saga(ctx, id)
+}
+
+// answer is what a saga tells a request with its Idempotency-Key: the
+// saga's outcome if the request is the saga's own, 422 if its body is
+// another's, 409 while the saga runs.
+func answer(s *domain.Saga, req domain.PurchaseRequest) (Receipt, error) {
 	if s.ProductID != req.ProductID || s.Qty != req.Qty {
 		return Receipt{}, domain.ErrIdempotencyMismatch
 	}
@@ -302,9 +314,12 @@ func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product,
 		// The reaper aborted this saga (its reservation expired before we
 		// got here), a concurrent request with the same key won, or the
 		// key's saga ended long ago. The stored saga is the answer.
-		r, xerr := a.existing(ctx, id, req)
-		a.releaseIfOrphan(ctx, res, fresh, startedAt, r, xerr)
-		return r, xerr
+		stored, xerr := a.storedSaga(ctx, id)
+		if xerr != nil {
+			return Receipt{}, xerr
+		}
+		a.releaseIfOrphan(ctx, res, fresh, startedAt, stored)
+		return answer(stored, req)
 	}
 	if err != nil {
 		// The commit may or may not have happened. If it did, recovery
@@ -446,15 +461,12 @@ func (a *App) noteShort(ctx context.Context, req domain.PurchaseRequest) {
 // it forgotten (past its retention, or lost in a Redis failover): that
 // reservation is this request's own (fresh), not the saga's sale, and the
 // reaper, seeing a COMPLETED saga, would confirm it and take the gate's
-// stock down twice. A saga still running, or one that ended after this
-// request began (a concurrent duplicate), keeps whatever it holds.
-func (a *App) releaseIfOrphan(ctx context.Context, res domain.Reservation, fresh bool, startedAt time.Time, r Receipt, err error) {
-	s := r.Saga
-	var ce *CompensatedError
-	if errors.As(err, &ce) {
-		s = ce.Saga
-	}
-	if !fresh || s == nil || !s.Status.Terminal() || !s.UpdatedAt.Before(startedAt) {
+// stock down twice. That holds whatever the request's body: a request that
+// reuses the key with another body (422) must not keep stock held either.
+// A saga still running, or one that ended after this request began (a
+// concurrent duplicate), keeps whatever it holds.
+func (a *App) releaseIfOrphan(ctx context.Context, res domain.Reservation, fresh bool, startedAt time.Time, s *domain.Saga) {
+	if !fresh || !s.Status.Terminal() || !s.UpdatedAt.Before(startedAt) {
 		return
 	}
 	if err := a.settle(ctx, res, a.d.Inventory.Release); err != nil {
