@@ -12,13 +12,14 @@
 #   make fuzz       the fuzz targets, 5 minutes each (make test runs them 10 s each)
 #   make bench      flashsale bench on the stack per lock strategy, and in process; report in .stack/bench
 #   make bench-go   the go test benchmarks (simulated sagas/s, reserve script, order insert, saga)
+#   make soak       1,000,000 purchases on `flashsale serve`'s memory adapters: heap and idle CPU stay bounded
 #   make build      bin/flashsale
 
 GO      ?= go
 BIN     ?= bin/flashsale
 GOFILES  = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
 
-.PHONY: build run test test-race test-short fuzz-short fuzz lint fmt sim bench bench-go stack-up stack-down e2e clean
+.PHONY: build run test test-race test-short fuzz-short fuzz lint fmt sim bench bench-go soak stack-up stack-down e2e clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/flashsale
@@ -75,6 +76,9 @@ bench:
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+soak:
+	scripts/soak $(ARGS)
 
 clean:
 	rm -rf bin

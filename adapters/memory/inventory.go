@@ -33,9 +33,17 @@ const DefaultRetention = 24 * time.Hour
 //
 // Records are what make Reserve, Confirm and Release idempotent, so they
 // outlive their use: a consumed (confirmed or released) or rejected record is
-// pruned by Expired only once the clock has passed its deadline plus the
-// retention. A duplicate Reserve arriving later than that is treated as new.
-// HELD records are never pruned; the reaper consumes them.
+// forgotten once the inventory's clock reaches its deadline plus the
+// retention, and every call answers as if it were gone from then on. A
+// duplicate Reserve arriving later than that is treated as new. HELD records
+// are never forgotten; the reaper consumes them.
+//
+// Forgetting is amortised: each consumed or rejected record enters a queue
+// ordered by the time it may be forgotten, and every call that reads
+// records first pops the ones that are due, O(log n) each. Expired walks the
+// HELD records only. So a call costs what is held, not every saga seen,
+// and memory is about (records consumed per second) × (reservation TTL +
+// retention) × (the bytes of one record), not every purchase ever made.
 type Inventory struct {
 	clock     ports.Clock
 	retention time.Duration
@@ -43,6 +51,13 @@ type Inventory struct {
 	mu      sync.Mutex
 	levels  map[domain.ProductID]*domain.StockLevel
 	records map[domain.SagaID]*reservationRecord
+	// held indexes the HELD records: the only ones Expired can return.
+	held map[domain.SagaID]struct{}
+	// forget orders consumed and rejected records by deadline + retention.
+	forget expiryQueue
+	// room, when set, is the saga store whose capacity new reservations
+	// wait for (WithSagaRoom).
+	room *Store
 }
 
 type reservationRecord struct {
@@ -65,9 +80,22 @@ func WithRetention(d time.Duration) InventoryOption {
 	return func(inv *Inventory) { inv.retention = d }
 }
 
+// WithSagaRoom makes Reserve and ReserveIfVersion refuse a new reservation,
+// with an error wrapping domain.ErrSaturated, while store is at its
+// capacity (WithCapacity; Store.HasRoom). The purchase then fails before it
+// holds anything: without it, a purchase the store refuses at its first
+// commit would leave its reservation held until the reaper, which cannot
+// store the aborted saga in a full store either, could release it. A
+// request whose saga already has a record here is answered from it as
+// always, so a retry is never refused for room. A nil store panics.
+func WithSagaRoom(store *Store) InventoryOption {
+	mustHave(store != nil, "WithSagaRoom", "a store")
+	return func(inv *Inventory) { inv.room = store }
+}
+
 // NewInventory returns an empty inventory that reads time from clock (for
-// pruning only; reservation deadlines are compared with the now passed to
-// Expired). It panics if clock is nil.
+// forgetting records only; reservation deadlines are compared with the now
+// passed to Expired). It panics if clock is nil.
 func NewInventory(clock ports.Clock, opts ...InventoryOption) *Inventory {
 	mustHave(clock != nil, "NewInventory", "a clock")
 	inv := &Inventory{
@@ -75,6 +103,7 @@ func NewInventory(clock ports.Clock, opts ...InventoryOption) *Inventory {
 		retention: DefaultRetention,
 		levels:    make(map[domain.ProductID]*domain.StockLevel),
 		records:   make(map[domain.SagaID]*reservationRecord),
+		held:      make(map[domain.SagaID]struct{}),
 	}
 	for _, opt := range opts {
 		opt(inv)
@@ -119,8 +148,12 @@ func (inv *Inventory) reserve(ctx context.Context, r domain.Reservation, version
 		return fmt.Errorf("reserve %s: %w", r.SagaID, domain.Invalid("qty", "must be positive"))
 	}
 
+	// Asked before taking inv.mu, so the two adapters' locks never nest.
+	roomy := inv.room == nil || inv.room.HasRoom()
+	now := inv.clock.Now()
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
+	inv.forgetDueLocked(now)
 	if rec, ok := inv.records[r.SagaID]; ok {
 		if rec.res.ProductID != r.ProductID || rec.res.Qty != r.Qty {
 			return fmt.Errorf("reserve %s: saga asked for %d of %s before, now %d of %s: %w",
@@ -136,6 +169,9 @@ func (inv *Inventory) reserve(ctx context.Context, r domain.Reservation, version
 		}
 		return nil
 	}
+	if !roomy {
+		return fmt.Errorf("reserve %s: the saga store is at capacity: %w", r.SagaID, domain.ErrSaturated)
+	}
 	lvl, ok := inv.levels[r.ProductID]
 	if !ok {
 		return fmt.Errorf("reserve %s: %s: %w", r.SagaID, r.ProductID, domain.ErrProductNotFound)
@@ -147,12 +183,14 @@ func (inv *Inventory) reserve(ctx context.Context, r domain.Reservation, version
 	if err := lvl.CanReserve(r.Qty); err != nil {
 		if errors.Is(err, domain.ErrInsufficientStock) {
 			inv.records[r.SagaID] = &reservationRecord{res: r, rejected: true}
+			inv.scheduleForgetLocked(r)
 		}
 		return fmt.Errorf("reserve %s: %w", r.SagaID, err)
 	}
 	lvl.Reserved += r.Qty
 	lvl.Version++
 	inv.records[r.SagaID] = &reservationRecord{res: r, state: domain.ReservationHeld}
+	inv.held[r.SagaID] = struct{}{}
 	return nil
 }
 
@@ -171,8 +209,10 @@ func (inv *Inventory) Confirm(ctx context.Context, product domain.ProductID, sag
 	if err := contextErr(ctx); err != nil {
 		return fmt.Errorf("confirm %s: %w", saga, err)
 	}
+	now := inv.clock.Now()
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
+	inv.forgetDueLocked(now)
 	rec, ok := inv.reservationOf(product, saga)
 	if !ok {
 		return fmt.Errorf("confirm %s of %s: %w", saga, product, domain.ErrReservationNotFound)
@@ -190,6 +230,7 @@ func (inv *Inventory) Confirm(ctx context.Context, product domain.ProductID, sag
 	lvl.Reserved -= rec.res.Qty
 	lvl.Version++
 	rec.state = domain.ReservationConfirmed
+	inv.consumedLocked(rec)
 	return nil
 }
 
@@ -198,8 +239,10 @@ func (inv *Inventory) Release(ctx context.Context, product domain.ProductID, sag
 	if err := contextErr(ctx); err != nil {
 		return fmt.Errorf("release %s: %w", saga, err)
 	}
+	now := inv.clock.Now()
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
+	inv.forgetDueLocked(now)
 	rec, ok := inv.reservationOf(product, saga)
 	if !ok {
 		return fmt.Errorf("release %s of %s: %w", saga, product, domain.ErrReservationNotFound)
@@ -214,6 +257,7 @@ func (inv *Inventory) Release(ctx context.Context, product domain.ProductID, sag
 	lvl.Reserved -= rec.res.Qty
 	lvl.Version++
 	rec.state = domain.ReservationReleased
+	inv.consumedLocked(rec)
 	return nil
 }
 
@@ -234,22 +278,23 @@ func (inv *Inventory) Level(ctx context.Context, product domain.ProductID) (doma
 // Expired implements ports.InventoryReaper; ties in deadline are ordered by
 // saga ID so the answer is deterministic. A limit below 1 returns nothing.
 //
-// It is also where records past their retention are pruned (measured by the
-// inventory's clock, not by now), because the reaper calls it periodically
-// for as long as the service runs.
+// It walks the HELD records only. Called by the reaper every round, it is
+// also what forgets records past their retention (measured by the
+// inventory's clock, not by now) while no request comes.
 func (inv *Inventory) Expired(ctx context.Context, now time.Time, limit int) ([]domain.Reservation, error) {
 	if err := contextErr(ctx); err != nil {
 		return nil, fmt.Errorf("expired reservations: %w", err)
 	}
+	clockNow := inv.clock.Now()
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
-	inv.pruneLocked(inv.clock.Now())
+	inv.forgetDueLocked(clockNow)
 	if limit <= 0 {
 		return nil, nil
 	}
 	var due []domain.Reservation
-	for _, rec := range inv.records {
-		if rec.state == domain.ReservationHeld && !rec.res.Deadline.After(now) {
+	for saga := range inv.held {
+		if rec := inv.records[saga]; !rec.res.Deadline.After(now) {
 			due = append(due, rec.res)
 		}
 	}
@@ -260,14 +305,29 @@ func (inv *Inventory) Expired(ctx context.Context, now time.Time, limit int) ([]
 	return due, nil
 }
 
-// pruneLocked forgets consumed and rejected records whose deadline plus the
-// retention is at or before clockNow.
-func (inv *Inventory) pruneLocked(clockNow time.Time) {
-	for saga, rec := range inv.records {
-		if rec.state == domain.ReservationHeld {
-			continue
+// consumedLocked is told rec was just confirmed or released.
+func (inv *Inventory) consumedLocked(rec *reservationRecord) {
+	delete(inv.held, rec.res.SagaID)
+	inv.scheduleForgetLocked(rec.res)
+}
+
+// scheduleForgetLocked queues the consumed or rejected record of r to be
+// forgotten at its deadline plus the retention.
+func (inv *Inventory) scheduleForgetLocked(r domain.Reservation) {
+	inv.forget.push(r.Deadline.Add(inv.retention), r.SagaID)
+}
+
+// forgetDueLocked forgets consumed and rejected records whose deadline plus
+// the retention is at or before clockNow. The queue's entries are hints; a
+// record is judged by its own state and deadline.
+func (inv *Inventory) forgetDueLocked(clockNow time.Time) {
+	for {
+		saga, ok := inv.forget.popDue(clockNow)
+		if !ok {
+			return
 		}
-		if !clockNow.Before(rec.res.Deadline.Add(inv.retention)) {
+		rec, ok := inv.records[saga]
+		if ok && rec.state != domain.ReservationHeld && !clockNow.Before(rec.res.Deadline.Add(inv.retention)) {
 			delete(inv.records, saga)
 		}
 	}
@@ -340,8 +400,8 @@ func (inv *Inventory) Reservations(product domain.ProductID) []domain.Reservatio
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
 	var held []domain.Reservation
-	for _, rec := range inv.records {
-		if rec.state == domain.ReservationHeld && rec.res.ProductID == product {
+	for saga := range inv.held {
+		if rec := inv.records[saga]; rec.res.ProductID == product {
 			held = append(held, rec.res)
 		}
 	}
@@ -392,7 +452,14 @@ func (inv *Inventory) Restore(s *InventorySnapshot) {
 		inv.levels[id] = &l
 	}
 	inv.records = make(map[domain.SagaID]*reservationRecord, len(s.records))
+	inv.held = make(map[domain.SagaID]struct{})
+	inv.forget = expiryQueue{}
 	for id, r := range s.records {
 		inv.records[id] = &r
+		if r.state == domain.ReservationHeld {
+			inv.held[id] = struct{}{}
+		} else {
+			inv.scheduleForgetLocked(r.res)
+		}
 	}
 }

@@ -11,13 +11,15 @@ import (
 var _ ports.ReservationLookup = (*Inventory)(nil)
 
 // HasReservation implements ports.ReservationLookup: a record of any state,
-// a remembered refusal included.
+// a remembered refusal included, not yet past its retention.
 func (inv *Inventory) HasReservation(ctx context.Context, product domain.ProductID, saga domain.SagaID) (bool, error) {
 	if err := contextErr(ctx); err != nil {
 		return false, fmt.Errorf("has reservation %s of %s: %w", saga, product, err)
 	}
+	now := inv.clock.Now()
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
+	inv.forgetDueLocked(now)
 	rec, ok := inv.records[saga]
 	return ok && rec.res.ProductID == product, nil
 }

@@ -68,6 +68,7 @@ func TestInventoryMatchesItsModel(t *testing.T) {
 			},
 			"reserve": func(rt *rapid.T) {
 				r := drawReservation(rt)
+				m.forget(clock.Now(), retention)
 				same(rt, "reserve", inv.Reserve(ctx, r), m.reserve(r, nil))
 			},
 			"reserveIfVersion": func(rt *rapid.T) {
@@ -78,15 +79,28 @@ func TestInventoryMatchesItsModel(t *testing.T) {
 				if stale {
 					v--
 				}
+				m.forget(clock.Now(), retention)
 				same(rt, "reserve if version", inv.ReserveIfVersion(ctx, r, v), m.reserve(r, &stale))
 			},
 			"confirm": func(rt *rapid.T) {
 				p, s := productGen.Draw(rt, "product"), sagaGen.Draw(rt, "saga")
+				m.forget(clock.Now(), retention)
 				same(rt, "confirm", inv.Confirm(ctx, p, s), m.consume(p, s, domain.ReservationConfirmed))
 			},
 			"release": func(rt *rapid.T) {
 				p, s := productGen.Draw(rt, "product"), sagaGen.Draw(rt, "saga")
+				m.forget(clock.Now(), retention)
 				same(rt, "release", inv.Release(ctx, p, s), m.consume(p, s, domain.ReservationReleased))
+			},
+			"hasReservation": func(rt *rapid.T) {
+				p, s := productGen.Draw(rt, "product"), sagaGen.Draw(rt, "saga")
+				m.forget(clock.Now(), retention)
+				got, err := inv.HasReservation(ctx, p, s)
+				rec, want := m.records[s]
+				want = want && rec.res.ProductID == p
+				if err != nil || got != want {
+					rt.Fatalf("has reservation %s of %s: %v (%v), model %v", s, p, got, err, want)
+				}
 			},
 			"addStock": func(rt *rapid.T) {
 				p, d := productGen.Draw(rt, "product"), rapid.Int64Range(0, 5).Draw(rt, "delta")
@@ -217,16 +231,23 @@ func (m *inventoryModel) setStock(p domain.ProductID, stock int64) error {
 	return nil
 }
 
-// expired prunes, as the adapter does on every scan, then lists.
-func (m *inventoryModel) expired(now time.Time, retention time.Duration, limit int) []domain.Reservation {
-	var due []domain.Reservation
+// forget drops the consumed and refused records whose deadline plus the
+// retention is at or before now: every call that reads records answers as
+// if they were gone.
+func (m *inventoryModel) forget(now time.Time, retention time.Duration) {
 	for s, rec := range m.records {
-		switch {
-		case rec.state != domain.ReservationHeld:
-			if !now.Before(rec.res.Deadline.Add(retention)) {
-				delete(m.records, s)
-			}
-		case !rec.res.Deadline.After(now):
+		if rec.state != domain.ReservationHeld && !now.Before(rec.res.Deadline.Add(retention)) {
+			delete(m.records, s)
+		}
+	}
+}
+
+// expired forgets, as every call does, then lists.
+func (m *inventoryModel) expired(now time.Time, retention time.Duration, limit int) []domain.Reservation {
+	m.forget(now, retention)
+	var due []domain.Reservation
+	for _, rec := range m.records {
+		if rec.state == domain.ReservationHeld && !rec.res.Deadline.After(now) {
 			due = append(due, rec.res)
 		}
 	}

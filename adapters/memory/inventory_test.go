@@ -37,7 +37,8 @@ func (w inventoryWorld) level(p domain.ProductID) domain.StockLevel {
 	return l
 }
 
-// prune runs the reaper's scan, which is when records are pruned.
+// prune runs the reaper's scan. Every call forgets the records past their
+// retention; this is the one the reaper makes while no request comes.
 func (w inventoryWorld) prune() {
 	w.t.Helper()
 	_, err := w.inv.Expired(w.ctx, w.clock.Now(), 100)

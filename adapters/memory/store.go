@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flashsale/flashsale/domain"
@@ -33,27 +34,159 @@ const MaxUpdateAttempts = 8
 //
 // Sagas are stored and handed out as deep copies. It is safe for concurrent
 // use.
+//
+// # Retention and capacity
+//
+// By default the store keeps every saga for its lifetime, which is what the
+// simulator and the tests need: their invariant checks walk every saga
+// (Sagas). A long-running process bounds it with two options:
+//
+//   - WithSagaRetention(d): a saga is finished once a write stores it with a
+//     terminal status (domain.SagaStatus.Terminal). It is then forgotten,
+//     with its order's index entry, once the store's clock reaches d after
+//     the later of that write's time and the saga's reservation deadline;
+//     from then on Saga answers domain.ErrSagaNotFound, SagaOfOrder
+//     domain.ErrOrderNotFound, and Create accepts a new saga with its ID. A
+//     later write that keeps it finished does not move that time. Unfinished
+//     sagas are never forgotten.
+//   - WithCapacity(n): at most n sagas are held. A Create or CreateAll that
+//     would hold more, after forgetting every saga whose retention is over,
+//     is refused with an error wrapping domain.ErrUnavailable and changes
+//     nothing. Nothing else is ever evicted to make room. A purchase reaches
+//     its first commit holding a reservation, so give the memory Inventory
+//     WithSagaRoom(store): it then refuses the purchase before it reserves.
+//
+// Together they keep "one Idempotency-Key, one saga" (app.SagaIDForKey):
+// the saga record is the key's record, and a retry within the retention
+// always finds it, because only a finished saga past its retention is ever
+// forgotten, whatever the capacity. A retry after the retention is a new
+// purchase. The reservation deadline is in the rule so that a saga outlives
+// the gate's record of its reservation (memory.Inventory keeps a consumed
+// one until its deadline plus its own retention, so give both the same
+// retention): while the gate remembers a confirmed reservation it answers a
+// retried Reserve "ok", and a store that had forgotten the saga would let
+// that retry sell again; and the reaper, settling a reservation past its
+// deadline from its saga, must find the saga to know it was sold.
+//
+// Forgetting is lazy and amortised: each finished saga enters a queue
+// ordered by the time it may be forgotten, and every call pops the sagas
+// that are due, O(log n) each, before it answers; the background round's
+// Stale is such a call, so an idle store empties too. No call walks every
+// saga except the test-support Sagas: Stale walks only the unfinished ones.
+// Memory is therefore about n × (the bytes of one saga) plus the catalog
+// and the outbox's unpublished tail: about 3 KB of live heap per finished
+// purchase, its gate record included (bench/soak BenchmarkHeapPerPurchase).
 type Store struct {
-	clock ports.Clock
+	clock     ports.Clock
+	retention time.Duration // 0: finished sagas are kept for good
+	capacity  int           // 0: no bound
 
 	mu       sync.Mutex
 	products map[domain.ProductID]domain.Product
-	sagas    map[domain.SagaID]*domain.Saga
+	sagas    map[domain.SagaID]storedSaga
 	orders   map[domain.OrderID]domain.SagaID
+	// unfinished holds the sagas that are not finished: the only ones Stale
+	// can return, so a background round costs what is in flight.
+	unfinished map[domain.SagaID]struct{}
+	// finished orders finished sagas by forgetAt (with a retention only).
+	finished expiryQueue
 	outbox   outbox
+	// held is len(sagas), readable without s.mu (HasRoom).
+	held atomic.Int64
 }
 
-// NewStore returns an empty store that stamps products with clock's time.
-// It panics if clock is nil.
-func NewStore(clock ports.Clock) *Store {
+// storedSaga is a saga's record and when it may be forgotten.
+type storedSaga struct {
+	saga *domain.Saga
+	// forgetAt is zero while the saga is unfinished, and for every saga of a
+	// store without a retention.
+	forgetAt time.Time
+}
+
+// StoreOption configures NewStore.
+type StoreOption func(*Store)
+
+// WithSagaRetention makes the store forget a finished saga d after the
+// later of the write that finished it and its reservation deadline (see
+// Store). Without it finished sagas are kept for good. A non-positive d
+// panics.
+func WithSagaRetention(d time.Duration) StoreOption {
+	mustHave(d > 0, "WithSagaRetention", "a positive retention")
+	return func(s *Store) { s.retention = d }
+}
+
+// WithCapacity bounds the sagas the store holds at n: a Create or CreateAll
+// that would hold more is refused (see Store). Without WithSagaRetention
+// nothing is ever forgotten, so the store then refuses every new saga once
+// it holds n. A non-positive n panics.
+func WithCapacity(n int) StoreOption {
+	mustHave(n > 0, "WithCapacity", "a positive capacity")
+	return func(s *Store) { s.capacity = n }
+}
+
+// NewStore returns an empty store that stamps products with clock's time and
+// forgets finished sagas by it. It panics if clock is nil.
+func NewStore(clock ports.Clock, opts ...StoreOption) *Store {
 	mustHave(clock != nil, "NewStore", "a clock")
-	return &Store{
-		clock:    clock,
-		products: make(map[domain.ProductID]domain.Product),
-		sagas:    make(map[domain.SagaID]*domain.Saga),
-		orders:   make(map[domain.OrderID]domain.SagaID),
-		outbox:   outbox{index: make(map[string]int)},
+	s := &Store{
+		clock:      clock,
+		products:   make(map[domain.ProductID]domain.Product),
+		sagas:      make(map[domain.SagaID]storedSaga),
+		orders:     make(map[domain.OrderID]domain.SagaID),
+		unfinished: make(map[domain.SagaID]struct{}),
+		outbox:     outbox{index: make(map[string]int)},
 	}
+	for _, opt := range opts {
+		opt(s)
+	}
+	return s
+}
+
+// forgetDueLocked forgets every finished saga whose retention is over at
+// now, with its order's index entry. The caller holds s.mu.
+func (s *Store) forgetDueLocked(now time.Time) {
+	for {
+		id, ok := s.finished.popDue(now)
+		if !ok {
+			return
+		}
+		rec, ok := s.sagas[id]
+		if !ok || rec.forgetAt.IsZero() || now.Before(rec.forgetAt) {
+			continue // a stale hint: gone, unfinished again, or finished again later
+		}
+		delete(s.sagas, id)
+		s.held.Store(int64(len(s.sagas)))
+		if owner, ok := s.orders[rec.saga.Order.ID]; ok && owner == id {
+			delete(s.orders, rec.saga.Order.ID)
+		}
+	}
+}
+
+// HasRoom reports whether the store could hold one more saga now: always
+// without a capacity. The answer may be stale by the time the caller acts
+// on it; Create and CreateAll check again. It is how the memory Inventory
+// refuses new reservations while the store is full (WithSagaRoom), and
+// costs a lock only when the store looks full.
+func (s *Store) HasRoom() bool {
+	if s.capacity == 0 || s.held.Load() < int64(s.capacity) {
+		return true
+	}
+	now := s.clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.forgetDueLocked(now)
+	return len(s.sagas) < s.capacity
+}
+
+// roomLocked refuses a write that would make the store hold more than its
+// capacity with adding more sagas. The caller has forgotten the due ones
+// and holds s.mu.
+func (s *Store) roomLocked(adding int) error {
+	if s.capacity > 0 && len(s.sagas)+adding > s.capacity {
+		return fmt.Errorf("store at capacity: %d sagas held, at most %d, none past its retention: %w",
+			len(s.sagas), s.capacity, domain.ErrUnavailable)
+	}
+	return nil
 }
 
 // Product implements ports.Catalog.
@@ -114,7 +247,8 @@ func (s *Store) Supply(ctx context.Context, sup domain.Supply) (domain.Product, 
 // order too); s itself is not modified. Its events enter the outbox. An
 // order ID already owned by another saga is also domain.ErrDuplicate. A
 // saga created with its order already CONFIRMED decrements the product's
-// stock as Update's confirmation does.
+// stock as Update's confirmation does. A store at its capacity refuses it
+// with an error wrapping domain.ErrUnavailable (see Store).
 func (s *Store) Create(ctx context.Context, saga *domain.Saga) error {
 	if saga == nil {
 		return fmt.Errorf("create saga: %w", domain.Invalid("saga", "must not be nil"))
@@ -128,8 +262,12 @@ func (s *Store) Create(ctx context.Context, saga *domain.Saga) error {
 	now := s.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.forgetDueLocked(now)
 	if _, exists := s.sagas[saga.ID]; exists {
 		return fmt.Errorf("create saga %s: %w", saga.ID, domain.ErrDuplicate)
+	}
+	if err := s.roomLocked(1); err != nil {
+		return fmt.Errorf("create saga %s: %w", saga.ID, err)
 	}
 	if err := s.commitLocked(nil, saga, now); err != nil {
 		return fmt.Errorf("create saga %s: %w", saga.ID, err)
@@ -155,10 +293,11 @@ func (s *Store) Update(ctx context.Context, id domain.SagaID, fn func(*domain.Sa
 			return nil, fmt.Errorf("update saga %s: %w", id, err)
 		}
 		s.mu.Lock()
+		s.forgetDueLocked(s.clock.Now())
 		stored, ok := s.sagas[id]
 		var working *domain.Saga
 		if ok {
-			working = stored.Clone()
+			working = stored.saga.Clone()
 		}
 		s.mu.Unlock()
 		if !ok {
@@ -175,15 +314,21 @@ func (s *Store) Update(ctx context.Context, id domain.SagaID, fn func(*domain.Sa
 
 		now := s.clock.Now()
 		s.mu.Lock()
-		current := s.sagas[id]
-		if current.Version != loaded {
+		s.forgetDueLocked(now)
+		current, ok := s.sagas[id]
+		if !ok {
+			// Finished and forgotten while fn ran.
+			s.mu.Unlock()
+			return nil, fmt.Errorf("update saga %s: %w", id, domain.ErrSagaNotFound)
+		}
+		if current.saga.Version != loaded {
 			s.mu.Unlock()
 			continue // lost the race: apply fn again to the newer record
 		}
-		err := s.commitLocked(current, working, now)
+		err := s.commitLocked(current.saga, working, now)
 		var out *domain.Saga
 		if err == nil {
-			out = s.sagas[id].Clone()
+			out = s.sagas[id].saga.Clone()
 		}
 		s.mu.Unlock()
 		if err != nil {
@@ -220,7 +365,7 @@ func (s *Store) commitLocked(prev, next *domain.Saga, now time.Time) error {
 	if sold > 0 {
 		s.products[product.ID] = product
 	}
-	s.applyLocked(prev, next)
+	s.applyLocked(prev, next, now)
 	return nil
 }
 
@@ -253,10 +398,11 @@ func (s *Store) checkLocked(prev, next *domain.Saga, claimed map[domain.OrderID]
 }
 
 // applyLocked stores next over prev (nil for a new saga), checked by
-// checkLocked, at prev's version + 1: the order index, the record and the
-// new events in the outbox. The product's stock is the caller's. The
-// caller holds s.mu.
-func (s *Store) applyLocked(prev, next *domain.Saga) {
+// checkLocked, at prev's version + 1: the order index, the record, the
+// indexes of unfinished and finished sagas, and the new events in the
+// outbox. now is the write's time. The product's stock is the caller's.
+// The caller holds s.mu.
+func (s *Store) applyLocked(prev, next *domain.Saga, now time.Time) {
 	var (
 		prevVersion int64
 		prevEvents  int
@@ -278,7 +424,22 @@ func (s *Store) applyLocked(prev, next *domain.Saga) {
 	if stored.HasOrder() {
 		stored.Order.Version = stored.Version
 	}
-	s.sagas[stored.ID] = stored
+	rec := storedSaga{saga: stored}
+	if stored.Status.Terminal() {
+		delete(s.unfinished, stored.ID)
+		if s.retention > 0 {
+			if old, ok := s.sagas[stored.ID]; ok && !old.forgetAt.IsZero() {
+				rec.forgetAt = old.forgetAt // finished before: the first finish counts
+			} else {
+				rec.forgetAt = laterOf(now, stored.ReservationDeadline).Add(s.retention)
+				s.finished.push(rec.forgetAt, stored.ID)
+			}
+		}
+	} else {
+		s.unfinished[stored.ID] = struct{}{}
+	}
+	s.sagas[stored.ID] = rec
+	s.held.Store(int64(len(s.sagas)))
 	for _, e := range stored.Events[prevEvents:] {
 		s.outbox.append(e)
 	}
@@ -301,15 +462,17 @@ func (s *Store) WriteAll(ctx context.Context, changes []ports.SagaChange) ([]*do
 	now := s.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.forgetDueLocked(now)
 
 	current := make([]*domain.Saga, len(changes))
 	claimed := make(map[domain.OrderID]domain.SagaID, len(changes))
 	var sold int64
 	for i, c := range changes {
-		stored, ok := s.sagas[c.Next.ID]
+		rec, ok := s.sagas[c.Next.ID]
 		if !ok {
 			return nil, fmt.Errorf("write sagas of %s: saga %s: %w", product, c.Next.ID, domain.ErrSagaNotFound)
 		}
+		stored := rec.saga
 		if stored.Version != c.Prev.Version {
 			return nil, fmt.Errorf("write sagas of %s: saga %s is at version %d, not %d: %w",
 				product, c.Next.ID, stored.Version, c.Prev.Version, domain.ErrConflict)
@@ -337,8 +500,8 @@ func (s *Store) WriteAll(ctx context.Context, changes []ports.SagaChange) ([]*do
 
 	out := make([]*domain.Saga, len(changes))
 	for i, c := range changes {
-		s.applyLocked(current[i], c.Next)
-		out[i] = s.sagas[c.Next.ID].Clone()
+		s.applyLocked(current[i], c.Next, now)
+		out[i] = s.sagas[c.Next.ID].saga.Clone()
 	}
 	return out, nil
 }
@@ -349,7 +512,9 @@ func (s *Store) WriteAll(ctx context.Context, changes []ports.SagaChange) ([]*do
 // or taken twice in the call) before the first is stored, so it stores all
 // of them or none. Each is stored as Create stores it: a copy at version 1,
 // its order indexed, its events into the outbox in the order of sagas.
-// Nothing of the caller's is modified.
+// Nothing of the caller's is modified. A store that cannot hold them all
+// within its capacity refuses the whole call with an error wrapping
+// domain.ErrUnavailable (see Store).
 func (s *Store) CreateAll(ctx context.Context, sagas []*domain.Saga) error {
 	if err := contextErr(ctx); err != nil {
 		return fmt.Errorf("create sagas: %w", err)
@@ -357,8 +522,10 @@ func (s *Store) CreateAll(ctx context.Context, sagas []*domain.Saga) error {
 	if err := checkNewSagas(sagas); err != nil {
 		return fmt.Errorf("create sagas: %w", err)
 	}
+	now := s.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.forgetDueLocked(now)
 	claimed := make(map[domain.OrderID]domain.SagaID, len(sagas))
 	for _, saga := range sagas {
 		if _, exists := s.sagas[saga.ID]; exists {
@@ -371,8 +538,11 @@ func (s *Store) CreateAll(ctx context.Context, sagas []*domain.Saga) error {
 			claimed[saga.Order.ID] = saga.ID
 		}
 	}
+	if err := s.roomLocked(len(sagas)); err != nil {
+		return fmt.Errorf("create sagas: %w", err)
+	}
 	for _, saga := range sagas {
-		s.applyLocked(nil, saga)
+		s.applyLocked(nil, saga, now)
 	}
 	return nil
 }
@@ -408,29 +578,37 @@ func (s *Store) Saga(ctx context.Context, id domain.SagaID) (*domain.Saga, error
 	if err := contextErr(ctx); err != nil {
 		return nil, fmt.Errorf("saga %s: %w", id, err)
 	}
+	now := s.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	saga, ok := s.sagas[id]
+	s.forgetDueLocked(now)
+	rec, ok := s.sagas[id]
 	if !ok {
 		return nil, fmt.Errorf("saga %s: %w", id, domain.ErrSagaNotFound)
 	}
-	return saga.Clone(), nil
+	return rec.saga.Clone(), nil
 }
 
 // Stale implements ports.SagaStore; ties in lease are ordered by saga ID.
-// A limit below 1 returns nothing.
+// A limit below 1 returns nothing. It walks the unfinished sagas only, so
+// its cost is what is in flight, not every saga stored; and, called every
+// background round, it is also what forgets finished sagas whose retention
+// is over while no request comes (measured by the store's clock, not by
+// now).
 func (s *Store) Stale(ctx context.Context, now time.Time, limit int) ([]domain.SagaID, error) {
 	if err := contextErr(ctx); err != nil {
 		return nil, fmt.Errorf("stale sagas: %w", err)
 	}
+	clockNow := s.clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.forgetDueLocked(clockNow)
 	if limit <= 0 {
 		return nil, nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var stale []*domain.Saga
-	for _, saga := range s.sagas {
-		if saga.Stale(now) {
+	for id := range s.unfinished {
+		if saga := s.sagas[id].saga; saga.Stale(now) {
 			stale = append(stale, saga)
 		}
 	}
@@ -452,13 +630,15 @@ func (s *Store) SagaOfOrder(ctx context.Context, id domain.OrderID) (*domain.Sag
 	if err := contextErr(ctx); err != nil {
 		return nil, fmt.Errorf("saga of order %s: %w", id, err)
 	}
+	now := s.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.forgetDueLocked(now)
 	sagaID, ok := s.orders[id]
 	if !ok {
 		return nil, fmt.Errorf("saga of order %s: %w", id, domain.ErrOrderNotFound)
 	}
-	return s.sagas[sagaID].Clone(), nil
+	return s.sagas[sagaID].saga.Clone(), nil
 }
 
 // Unpublished implements ports.Outbox: events come in the order their
@@ -485,14 +665,16 @@ func (s *Store) MarkPublished(ctx context.Context, ids []string) error {
 	return nil
 }
 
-// Sagas returns copies of every stored saga ordered by ID.
+// Sagas returns copies of every saga the store holds, ordered by ID.
 // Test support: invariant checks walk every saga.
 func (s *Store) Sagas() []*domain.Saga {
+	now := s.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.forgetDueLocked(now)
 	out := make([]*domain.Saga, 0, len(s.sagas))
-	for _, saga := range s.sagas {
-		out = append(out, saga.Clone())
+	for _, rec := range s.sagas {
+		out = append(out, rec.saga.Clone())
 	}
 	slices.SortFunc(out, func(a, b *domain.Saga) int { return cmp.Compare(a.ID, b.ID) })
 	return out
@@ -541,4 +723,12 @@ func (o *outbox) markPublished(ids []string) {
 		o.entries = o.entries[1:]
 		o.base++
 	}
+}
+
+// laterOf returns the later of a and b.
+func laterOf(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

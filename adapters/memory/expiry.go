@@ -1,0 +1,70 @@
+package memory
+
+import (
+	"container/heap"
+	"time"
+
+	"github.com/flashsale/flashsale/domain"
+)
+
+// expiryQueue is a min-heap of saga IDs by the time their record may be
+// forgotten. Its entries are hints: when one comes due, its owner checks
+// that the record it names is still due (it may have changed, been
+// forgotten or been recreated since), so a record that changes never has to
+// find and remove its old entry. Push and pop (container/heap) cost
+// O(log n); every entry is pushed once and popped once, so keeping records
+// in order costs each write O(log n) amortised and never a walk of all
+// records.
+//
+// A min-heap rather than a FIFO because due times are not pushed in order:
+// they are computed from reservation deadlines, which a long saga or a
+// reaper's abort can carry from the past or the future.
+type expiryQueue struct {
+	entries []expiryEntry
+}
+
+type expiryEntry struct {
+	at time.Time
+	id domain.SagaID
+}
+
+// shrinkAbove: a heap whose slice grew past this many entries is copied
+// into a smaller one once three quarters of it is empty, so a burst does not
+// pin its peak for the life of the process.
+const shrinkAbove = 1024
+
+func (q *expiryQueue) len() int { return len(q.entries) }
+
+func (q *expiryQueue) push(at time.Time, id domain.SagaID) {
+	heap.Push((*expiryHeap)(q), expiryEntry{at: at, id: id})
+}
+
+// popDue removes and returns the earliest entry if it is due at now (its
+// time is at or before now).
+func (q *expiryQueue) popDue(now time.Time) (domain.SagaID, bool) {
+	if len(q.entries) == 0 || now.Before(q.entries[0].at) {
+		return "", false
+	}
+	e := heap.Pop((*expiryHeap)(q)).(expiryEntry)
+	if cap(q.entries) > shrinkAbove && 4*len(q.entries) < cap(q.entries) {
+		shrunk := make([]expiryEntry, len(q.entries), 2*len(q.entries))
+		copy(shrunk, q.entries)
+		q.entries = shrunk
+	}
+	return e.id, true
+}
+
+// expiryHeap is the queue as container/heap sees it.
+type expiryHeap expiryQueue
+
+func (h *expiryHeap) Len() int           { return len(h.entries) }
+func (h *expiryHeap) Less(i, j int) bool { return h.entries[i].at.Before(h.entries[j].at) }
+func (h *expiryHeap) Swap(i, j int)      { h.entries[i], h.entries[j] = h.entries[j], h.entries[i] }
+func (h *expiryHeap) Push(x any)         { h.entries = append(h.entries, x.(expiryEntry)) }
+func (h *expiryHeap) Pop() any {
+	last := len(h.entries) - 1
+	e := h.entries[last]
+	h.entries[last] = expiryEntry{} // let the ID's string be collected
+	h.entries = h.entries[:last]
+	return e
+}

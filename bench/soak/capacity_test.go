@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/flashsale/flashsale/adapters/memory"
+	"github.com/flashsale/flashsale/adapters/payment"
+	"github.com/flashsale/flashsale/app"
+	"github.com/flashsale/flashsale/domain"
+)
+
+// memoryApp wires the app over memory adapters as `flashsale serve` does
+// with memory.retention and memory.max_sagas set, on a manual clock.
+func memoryApp(t *testing.T, clock *memory.Clock, retention time.Duration, maxSagas int) (*app.App, *memory.Inventory, *memory.Store) {
+	t.Helper()
+	store := memory.NewStore(clock, memory.WithSagaRetention(retention), memory.WithCapacity(maxSagas))
+	inv := memory.NewInventory(clock, memory.WithRetention(retention), memory.WithSagaRoom(store))
+	pay, err := payment.NewSimulated(payment.Options{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(app.Deps{Clock: clock, IDs: memory.NewIDs("id"), Inventory: inv,
+		Locker: memory.NewLocker(clock), Catalog: store, Cache: memory.NewProductCache(clock),
+		Sagas: store, Orders: store, Outbox: store,
+		Publisher: memory.NewEventLog(memory.WithDeliveryLimit(100)), Payments: pay},
+		app.Config{InstanceID: "soak"}, app.Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Supply(t.Context(), domain.Supply{ID: "p", Name: "p", PriceMinor: 100, AddStock: 100}); err != nil {
+		t.Fatal(err)
+	}
+	return a, inv, store
+}
+
+// A full store refuses a new purchase before it holds any stock, answers a
+// retried key from its saga, and takes purchases again once the retention
+// of the finished ones is over.
+func TestAFullStoreRefusesPurchasesWithoutStrandingStock(t *testing.T) {
+	clock := memory.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	a, inv, store := memoryApp(t, clock, 10*time.Minute, 3)
+	ctx := context.Background()
+	req := domain.PurchaseRequest{ProductID: "p", Qty: 1}
+	for _, key := range []string{"k-1", "k-2", "k-3"} {
+		if _, err := a.Buy(ctx, req, key); err != nil {
+			t.Fatalf("purchase %s: %v", key, err)
+		}
+	}
+
+	_, err := a.Buy(ctx, req, "k-4")
+	if !errors.Is(err, domain.ErrSaturated) {
+		t.Fatalf("purchase with the store full: %v, want ErrSaturated", err)
+	}
+	if l, _ := inv.Level(ctx, "p"); l.Reserved != 0 || l.Stock != 97 {
+		t.Fatalf("gate after the refusal: %+v, want stock 97 and nothing reserved", l)
+	}
+	r, err := a.Buy(ctx, req, "k-1")
+	if err != nil || !r.Replayed {
+		t.Fatalf("retry of k-1 with the store full: %+v, %v; want its saga replayed", r, err)
+	}
+
+	clock.Advance(11 * time.Minute) // past every deadline + retention
+	if _, err := a.Buy(ctx, req, "k-4"); err != nil {
+		t.Fatalf("purchase once the retention is over: %v", err)
+	}
+	if n := len(store.Sagas()); n != 1 {
+		t.Fatalf("store holds %d sagas, want only k-4's", n)
+	}
+}
