@@ -24,7 +24,6 @@ import (
 // run; a table on stdout, JSON and HTML in --out. It fails if I1 broke.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	target := fs.String("target", "", "base URL of the API to drive (e.g. https://127.0.0.1:8443); empty: an in-process server on memory adapters per strategy")
 	strategies := fs.String("strategy", "all", "in-process only: none, lock, optimistic, a comma list, or all")
 	targetStrategy := fs.String("target-strategy", "none", "with --target: the strategy the target runs (recorded, not set)")
@@ -47,10 +46,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	overloadReadRate := fs.Int("overload-read-rate", 200, "overload: reads/s of another product alongside each phase (0: none)")
 	echartsJS := fs.String("echarts-js", "", "a local echarts.min.js to copy next to the HTML (offline viewing); empty loads it from the CDN")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, benchUsage)
+		fmt.Fprint(fs.Output(), benchUsage)
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if help, err := parseFlags(fs, args, stdout, stderr); help || err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -31,6 +31,7 @@ type Config struct {
 	Kafka    KafkaConfig    `yaml:"kafka"`
 	Cache    CacheConfig    `yaml:"cache"`
 	Payments PaymentsConfig `yaml:"payments"`
+	Memory   MemoryConfig   `yaml:"memory"`
 	Demo     DemoConfig     `yaml:"demo"`
 	Log      LogConfig      `yaml:"log"`
 
@@ -60,8 +61,13 @@ type HTTPConfig struct {
 	RateLimitBurst     int     `yaml:"rate_limit_burst"`
 	// TrustedProxies may name the client in X-Forwarded-For (nginx).
 	TrustedProxies []string `yaml:"trusted_proxies"`
-	// Metrics serves Prometheus metrics at /metrics.
-	Metrics bool `yaml:"metrics"`
+	// Metrics serves Prometheus metrics: on a listener of their own at
+	// MetricsAddr when it is set (bind it to a private address), else at
+	// /metrics on Addr to requests bearing MetricsToken; with neither, the
+	// route answers 403.
+	Metrics      bool   `yaml:"metrics"`
+	MetricsAddr  string `yaml:"metrics_addr"`
+	MetricsToken string `yaml:"metrics_token" secret:"true"`
 }
 
 // AdminConfig configures the admin routes.
@@ -162,6 +168,19 @@ type PaymentsConfig struct {
 	Seed        uint64        `yaml:"seed"`
 }
 
+// MemoryConfig bounds the in-memory adapters (adapters.*: memory), so a
+// server left running keeps its memory bounded.
+type MemoryConfig struct {
+	// Retention: a finished saga, with its order and its Idempotency-Key,
+	// is kept at least this long after it finished, then forgotten; the
+	// gate remembers its reservation as long.
+	Retention time.Duration `yaml:"retention"`
+	// MaxSagas bounds the sagas kept. Past it, once no finished saga is
+	// past its retention, new purchases are refused (503) rather than a
+	// saga forgotten early.
+	MaxSagas int `yaml:"max_sagas"`
+}
+
 // DemoConfig seeds demo products at start (in-memory store only).
 type DemoConfig struct {
 	Products bool `yaml:"products"`
@@ -194,6 +213,7 @@ func defaultConfig() Config {
 			Partitions: 6, ReplicationFactor: 2, WriteTimeout: 5 * time.Second, Timeline: true},
 		Cache:    CacheConfig{TTL: d.CacheTTL, NearTTL: d.NearCacheTTL},
 		Payments: PaymentsConfig{Seed: 1, Timeout: 2 * time.Second},
+		Memory:   MemoryConfig{Retention: 5 * time.Minute, MaxSagas: 80_000},
 		Demo:     DemoConfig{Products: true},
 		Log:      LogConfig{Level: "info", Format: "json"},
 	}
@@ -359,6 +379,14 @@ func (c Config) validate() error {
 	if c.HTTP.Addr == "" {
 		errs = append(errs, errors.New("http.addr must not be empty"))
 	}
+	for key, token := range map[string]string{"admin.token": c.Admin.Token, "http.metrics_token": c.HTTP.MetricsToken} {
+		if err := checkToken(token); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
+	}
+	if c.Memory.Retention <= 0 || c.Memory.MaxSagas <= 0 {
+		errs = append(errs, errors.New("memory.retention and memory.max_sagas must be positive"))
+	}
 	if c.HTTP.MaxBodyBytes <= 0 || c.HTTP.ReadTimeout <= 0 || c.HTTP.WriteTimeout <= 0 || c.HTTP.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("http.max_body_bytes and the http timeouts must be positive"))
 	}
@@ -384,6 +412,34 @@ func (c Config) validate() error {
 		errs = append(errs, fmt.Errorf("saga: %w", err))
 	}
 	return errors.Join(errs...)
+}
+
+// MinTokenLength is the shortest bearer token accepted: 16 characters of
+// a random token are beyond guessing through a rate-limited API.
+const MinTokenLength = 16
+
+// checkToken accepts an empty token (the routes it guards are off) or one
+// a client can send as it is: at least MinTokenLength characters of the
+// token68 syntax (RFC 9110, 11.2: letters, digits, "-._~+/", then "="s).
+// A space, even a trailing one from an editor, could never match.
+func checkToken(t string) error {
+	if t == "" {
+		return nil
+	}
+	if len(t) < MinTokenLength {
+		return fmt.Errorf("must be at least %d characters (it has %d)", MinTokenLength, len(t))
+	}
+	body := strings.TrimRight(t, "=")
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~+/", c) >= 0) {
+			return fmt.Errorf("character %d (%q) is not allowed: use letters, digits and -._~+/ (openssl rand -hex 24 makes one)", i+1, c)
+		}
+	}
+	if body == "" {
+		return errors.New("must not be only '='")
+	}
+	return nil
 }
 
 func (c Config) appConfig() app.Config {
@@ -415,6 +471,9 @@ func offIfZero[T int | time.Duration](v T) T {
 func (c Config) masked() string {
 	if c.Admin.Token != "" {
 		c.Admin.Token = "*****"
+	}
+	if c.HTTP.MetricsToken != "" {
+		c.HTTP.MetricsToken = "*****"
 	}
 	if c.Redis.Password != "" {
 		c.Redis.Password = "*****"

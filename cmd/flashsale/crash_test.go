@@ -154,7 +154,7 @@ func supplyOver(t *testing.T, base, product string, stock int) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, base+"/products", strings.NewReader(fmt.Sprintf(`{"id":%q,"name":"crash","priceMinor":100,"addStock":%d}`, product, stock)))
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer admin-secret")
+	req.Header.Set("Authorization", "Bearer admin-secret-0123456789")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("supply: %v %v", resp, err)

@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -58,29 +59,50 @@ flags:
 // run is main without the process: it returns instead of exiting, so tests
 // can drive it.
 func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	// Top-level flags may come before the command (flashsale --config F
+	// serve), as the usage shows; the command's own flags follow it.
+	top := flag.NewFlagSet("flashsale", flag.ContinueOnError)
+	top.Usage = func() { fmt.Fprint(top.Output(), usage) }
+	topConfig := top.String("config", "", "YAML configuration file")
+	if help, err := parseFlags(top, args, stdout, stderr); help || err != nil {
+		return err
+	}
+	args = top.Args()
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return errors.New("no command given")
 	}
 	cmd, args := args[0], args[1:]
-	if cmd == "sim" {
-		return runSim(args, stdout, stderr)
-	}
-	if cmd == "bench" {
+	if cmd == "sim" || cmd == "bench" {
+		if *topConfig != "" {
+			return fmt.Errorf("%s takes no --config", cmd)
+		}
+		if cmd == "sim" {
+			return runSim(args, stdout, stderr)
+		}
 		return runBench(ctx, args, stdout, stderr)
 	}
+	if cmd == "help" {
+		_, err := io.WriteString(stdout, usage)
+		return err
+	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	configPath := fs.String("config", "", "YAML configuration file")
 	fix := false
 	if cmd == "reconcile" {
 		fs.BoolVar(&fix, "fix", false, "set the gate's stock from the durable store for drifted products at rest")
 	}
-	if err := fs.Parse(args); err != nil {
+	if help, err := parseFlags(fs, args, stdout, stderr); help || err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	switch {
+	case *configPath == "":
+		*configPath = *topConfig
+	case *topConfig != "" && *topConfig != *configPath:
+		return fmt.Errorf("--config given twice: %q and %q", *topConfig, *configPath)
 	}
 	switch cmd {
 	case "serve":
@@ -108,12 +130,28 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 			return err
 		}
 		return reconcile(ctx, cfg, fix, stdout, stderr)
-	case "help", "-h", "--help":
-		_, err := io.WriteString(stdout, usage)
-		return err
 	}
 	fmt.Fprint(stderr, usage)
 	return fmt.Errorf("unknown command %q", cmd)
+}
+
+// parseFlags parses args into fs. Asking for help (-h, --help) prints the
+// usage to stdout and is no error: the exit status is 0, as for a person
+// who asked. A bad flag prints the error and the usage to stderr.
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (help bool, err error) {
+	var out bytes.Buffer
+	fs.SetOutput(&out)
+	err = fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		_, err = out.WriteTo(stdout)
+		return true, err
+	case err != nil:
+		_, _ = out.WriteTo(stderr)
+		return false, err
+	}
+	fs.SetOutput(stderr)
+	return false, nil
 }
 
 // serve runs the API until ctx ends, then drains: it stops accepting,
@@ -150,8 +188,18 @@ func serve(ctx context.Context, cfg Config, logOut io.Writer, ready chan<- strin
 		MaxInFlight: cfg.HTTP.MaxInFlight, TrustedProxies: cfg.HTTP.TrustedProxies, Ready: w.ready,
 		RateLimit: httpapi.RateLimit{PerSecond: cfg.HTTP.RateLimitPerSecond, Burst: cfg.HTTP.RateLimitBurst},
 	}
+	var metricsSrv *http.Server
 	if w.metrics != nil {
-		opts.Metrics, opts.MetricsHandler = w.metrics, w.metrics.Handler()
+		opts.Metrics = w.metrics
+		if cfg.HTTP.MetricsAddr == "" {
+			opts.MetricsHandler, opts.MetricsToken = w.metrics.Handler(), cfg.HTTP.MetricsToken
+		} else {
+			metricsSrv, err = serveMetrics(cfg.HTTP, w.metrics.Handler(), log)
+			if err != nil {
+				return err
+			}
+			defer metricsSrv.Close()
+		}
 	}
 	if w.timeline != nil {
 		opts.Timeline = w.timeline
@@ -160,15 +208,12 @@ func serve(ctx context.Context, cfg Config, logOut io.Writer, ready chan<- strin
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler: h, ReadTimeout: cfg.HTTP.ReadTimeout, ReadHeaderTimeout: cfg.HTTP.ReadTimeout,
-		WriteTimeout: cfg.HTTP.WriteTimeout, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := httpServer(cfg.HTTP, h, log)
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HTTP.Addr, err)
 	}
+	ln = httpapi.ProblemListener(ln)
 	log.Info("flashsale serving", "addr", ln.Addr().String(), "strategy", cfg.Saga.Strategy,
 		"instance", cfg.Saga.InstanceID, "adapters", cfg.Adapters)
 	if ready != nil {
@@ -209,6 +254,39 @@ func serve(ctx context.Context, cfg Config, logOut io.Writer, ready chan<- strin
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// httpServer is the server of the API and of the metrics listener: the
+// whole request, body included, must arrive within read_timeout.
+func httpServer(c HTTPConfig, h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler: h, ReadTimeout: c.ReadTimeout, ReadHeaderTimeout: c.ReadTimeout,
+		WriteTimeout: c.WriteTimeout, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// maxHeaderBytes bounds a request's header block; past it, 431.
+const maxHeaderBytes = 64 << 10
+
+// serveMetrics serves the Prometheus handler alone on http.metrics_addr,
+// so a scraper reaches it on a private address without a token and the
+// API's clients cannot reach it at all.
+func serveMetrics(c HTTPConfig, metrics http.Handler, log *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", c.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s (http.metrics_addr): %w", c.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	srv := httpServer(c, mux, log)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener stopped", "err", err)
+		}
+	}()
+	log.Info("metrics serving", "addr", ln.Addr().String())
+	return srv, nil
 }
 
 // demoProducts are served by `flashsale serve` with no configuration, so

@@ -67,6 +67,11 @@ func TestConfigErrorsAreClear(t *testing.T) {
 		{"lease shorter than saga", "saga:\n  saga_timeout: 40s\n", nil, "must be shorter than the lease ttl"},
 		{"bad rate", "payments:\n  decline_rate: 2\n", nil, "rates must be within [0, 1]"},
 		{"bad level", "log:\n  level: loud\n", nil, "log.level"},
+		{"admin token of one character", "", []string{"FLASHSALE_ADMIN_TOKEN=x"}, "admin.token: must be at least 16 characters"},
+		{"admin token with a trailing space", "", []string{"FLASHSALE_ADMIN_TOKEN=0123456789abcdef0123 "}, "admin.token: character 21 (' ') is not allowed"},
+		{"admin token with a leading space", "admin:\n  token: \" 0123456789abcdef0123\"\n", nil, "admin.token: character 1 (' ') is not allowed"},
+		{"short metrics token", "", []string{"FLASHSALE_HTTP_METRICS_TOKEN=short"}, "http.metrics_token: must be at least 16 characters"},
+		{"no memory bound", "", []string{"FLASHSALE_MEMORY_MAX_SAGAS=0"}, "memory.max_sagas must be positive"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -84,12 +89,59 @@ func TestConfigErrorsAreClear(t *testing.T) {
 
 func TestConfigCommandMasksSecrets(t *testing.T) {
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"config"}, []string{"FLASHSALE_ADMIN_TOKEN=hunter2"}, &out, io.Discard)
+	err := run(context.Background(), []string{"config"}, []string{"FLASHSALE_ADMIN_TOKEN=hunter2-hunter2-hunter2"}, &out, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(out.String(), "hunter2") || !strings.Contains(out.String(), "*****") {
+	if strings.Contains(out.String(), "hunter2-hunter2-hunter2") || !strings.Contains(out.String(), "*****") {
 		t.Fatalf("token not masked:\n%s", out.String())
+	}
+}
+
+// TestTokensOfTheRightShapeAreAccepted: tokens as `openssl rand` makes
+// them, hex or base64, pass the start-up check.
+func TestTokensOfTheRightShapeAreAccepted(t *testing.T) {
+	for _, tok := range []string{"0123456789abcdef", "c2VjcmV0LXRva2VuLWJhc2U2NA==", "A-Za_z.0~9+/xyzxyzxyz"} {
+		if _, err := loadConfig("", []string{"FLASHSALE_ADMIN_TOKEN=" + tok, "FLASHSALE_HTTP_METRICS_TOKEN=" + tok}); err != nil {
+			t.Errorf("token %q: %v", tok, err)
+		}
+	}
+}
+
+// TestHelpIsNotAnError: asking a command for help prints its usage on
+// stdout and succeeds (exit 0).
+func TestHelpIsNotAnError(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"serve", "--help"}, {"config", "-h"}, {"reconcile", "--help"}, {"sim", "--help"}, {"bench", "-h"}} {
+		var out, errOut bytes.Buffer
+		if err := run(context.Background(), args, nil, &out, &errOut); err != nil {
+			t.Errorf("%v: %v (stderr %q)", args, err, errOut.String())
+			continue
+		}
+		if !strings.Contains(out.String(), "usage") && !strings.Contains(out.String(), "-config") && !strings.Contains(out.String(), "-seed") {
+			t.Errorf("%v: no usage on stdout: %q", args, out.String())
+		}
+	}
+}
+
+// TestConfigFlagBeforeTheCommand: --config is a top-level flag, as the
+// usage says: before the command or after it, not twice with two files.
+func TestConfigFlagBeforeTheCommand(t *testing.T) {
+	path := writeFile(t, "saga:\n  strategy: lock\n")
+	for _, args := range [][]string{{"--config", path, "config"}, {"config", "--config", path}, {"--config", path, "config", "--config", path}} {
+		var out bytes.Buffer
+		if err := run(context.Background(), args, nil, &out, io.Discard); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		if !strings.Contains(out.String(), "strategy: lock") {
+			t.Fatalf("%v: the file was not read:\n%s", args, out.String())
+		}
+	}
+	other := writeFile(t, "saga:\n  strategy: optimistic\n")
+	if err := run(context.Background(), []string{"--config", path, "config", "--config", other}, nil, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--config given twice") {
+		t.Fatalf("two files: %v", err)
+	}
+	if err := run(context.Background(), []string{"--config", path, "sim"}, nil, io.Discard, io.Discard); err == nil {
+		t.Fatal("sim takes no configuration file, yet --config was accepted")
 	}
 }
 
@@ -238,6 +290,40 @@ type lockedBuffer struct {
 	b  bytes.Buffer
 }
 
+const testMetricsToken = "metrics-token-for-tests"
+
+// TestServeMetricsOnTheirOwnListener: with http.metrics_addr, metrics are
+// served there without a token, and the API's listener has no /metrics.
+func TestServeMetricsOnTheirOwnListener(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.HTTP.MetricsAddr = "127.0.0.1:0"
+	logs := &lockedBuffer{}
+	base, _ := startServe(t, cfg, logs)
+	var addr string
+	for _, line := range logs.lines() {
+		var rec struct{ Msg, Addr string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "metrics serving" {
+			addr = rec.Addr
+		}
+	}
+	if addr == "" {
+		t.Fatalf("no \"metrics serving\" line in the log:\n%s", strings.Join(logs.lines(), "\n"))
+	}
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "go_goroutines") {
+		t.Fatalf("metrics listener: %d %.200s", resp.StatusCode, body)
+	}
+	if resp, err := http.Get(base + "/metrics"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("/metrics on the API listener: %v %v", resp, err)
+	}
+}
+
 func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -255,6 +341,7 @@ func (l *lockedBuffer) lines() []string {
 func TestServeMetricsAndLogs(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.HTTP.MetricsToken = testMetricsToken
 	logs := &lockedBuffer{}
 	base, _ := startServe(t, cfg, logs)
 
@@ -272,7 +359,13 @@ func TestServeMetricsAndLogs(t *testing.T) {
 		t.Fatalf("purchase: %d, X-Request-ID %q", resp.StatusCode, resp.Header.Get("X-Request-ID"))
 	}
 
-	mresp, err := http.Get(base + "/metrics")
+	// Metrics answer to their token only.
+	if resp, err := http.Get(base + "/metrics"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("/metrics without the token: %v %v", resp, err)
+	}
+	mreq, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	mreq.Header.Set("Authorization", "Bearer "+testMetricsToken)
+	mresp, err := http.DefaultClient.Do(mreq)
 	if err != nil {
 		t.Fatal(err)
 	}

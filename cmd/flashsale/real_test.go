@@ -64,7 +64,7 @@ func realEnv(t *testing.T) []string {
 		"FLASHSALE_ADAPTERS_STORE=mysql", "FLASHSALE_REDIS_ADDRS=" + realRedis,
 		"FLASHSALE_MYSQL_PRIMARY_DSNS=" + dsn(realPrimary) + "," + dsn(realReplica),
 		"FLASHSALE_MYSQL_REPLICA_DSNS=" + dsn(realReplica),
-		"FLASHSALE_DEMO_PRODUCTS=false", "FLASHSALE_ADMIN_TOKEN=admin-secret",
+		"FLASHSALE_DEMO_PRODUCTS=false", "FLASHSALE_ADMIN_TOKEN=admin-secret-0123456789",
 		"FLASHSALE_HTTP_ADDR=127.0.0.1:0", "FLASHSALE_SAGA_STRATEGY=lock", "FLASHSALE_ADAPTERS_EVENTS=kafka",
 	}
 }
@@ -109,7 +109,7 @@ func TestServeOnRedisAndMySQL(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp, b
 	}
-	resp, body := post("/products", `{"id":"`+product+`","name":"Real","priceMinor":250,"addStock":3}`, map[string]string{"Authorization": "Bearer admin-secret"})
+	resp, body := post("/products", `{"id":"`+product+`","name":"Real","priceMinor":250,"addStock":3}`, map[string]string{"Authorization": "Bearer admin-secret-0123456789"})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("restock: %d %s", resp.StatusCode, body)
 	}

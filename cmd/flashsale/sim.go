@@ -18,7 +18,6 @@ import (
 // the shortest failing trace found. It fails if any run broke an invariant.
 func runSim(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	seed := fs.Uint64("seed", 1, "seed of the first run; run i uses seed+i")
 	runs := fs.Int("runs", 100, "runs per strategy")
 	buyers := fs.Int("buyers", 50, "purchases per run")
@@ -28,7 +27,7 @@ func runSim(args []string, stdout, stderr io.Writer) error {
 	strategies := fs.String("strategy", "all", "none, lock, optimistic, a comma list, or all")
 	faults := fs.String("faults", "all", "comma list of "+strings.Join(sim.FaultNames, ", ")+"; or all, none")
 	trace := fs.Bool("trace", false, "print every run's trace (use with --runs 1 to replay a seed)")
-	if err := fs.Parse(args); err != nil {
+	if help, err := parseFlags(fs, args, stdout, stderr); help || err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

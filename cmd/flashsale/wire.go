@@ -59,12 +59,15 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger) (w wired, err error
 	clock := system.Clock{}
 	d := app.Deps{Clock: clock, IDs: system.IDs{}, Logger: log}
 
+	var memStore *memory.Store
 	// The durable store: catalog, saga log (each saga row is also its
 	// Idempotency-Key's record), orders, outbox.
 	switch cfg.Adapters.Store {
 	case "memory":
-		store := memory.NewStore(clock)
-		d.Catalog, d.Sagas, d.Orders, d.Outbox = store, store, store, store
+		// Bounded: finished sagas age out after memory.retention, and a
+		// full store refuses new purchases rather than forget a saga early.
+		memStore = memory.NewStore(clock, memory.WithSagaRetention(cfg.Memory.Retention), memory.WithCapacity(cfg.Memory.MaxSagas))
+		d.Catalog, d.Sagas, d.Orders, d.Outbox = memStore, memStore, memStore, memStore
 	case "mysql":
 		db, err := openMySQL(ctx, cfg, log)
 		if err != nil {
@@ -92,7 +95,13 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger) (w wired, err error
 	}
 	switch cfg.Adapters.Inventory {
 	case "memory":
-		d.Inventory = memory.NewInventory(clock)
+		// The gate forgets a record no later than the store its saga, so a
+		// retry the gate calls new is new to the store too.
+		opts := []memory.InventoryOption{memory.WithRetention(cfg.Memory.Retention)}
+		if memStore != nil {
+			opts = append(opts, memory.WithSagaRoom(memStore))
+		}
+		d.Inventory = memory.NewInventory(clock, opts...)
 	case "redis":
 		inv := redis.NewInventory(client)
 		d.Inventory = inv
