@@ -34,8 +34,8 @@ func TestMain(m *testing.M) {
 const (
 	adminToken   = "secret-token"
 	metricsToken = "metrics-token-0123456789"
-	jsonCT     = "application/json; charset=utf-8"
-	problemCT  = "application/problem+json"
+	jsonCT       = "application/json; charset=utf-8"
+	problemCT    = "application/problem+json"
 )
 
 var epoch = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
