@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -172,5 +173,44 @@ func validate(t *testing.T, router routers.Router, r request, rec *httptest.Resp
 		Body: io.NopCloser(bytes.NewReader(rec.Body.Bytes())), Options: in.Options}
 	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
 		t.Errorf("%s %s -> %d: the response does not match the document: %v\n%s", r.method, r.path, rec.Code, err, rec.Body)
+	}
+}
+
+// TestServerAnswersAreDocumented: the answers no operation gives but the
+// server does (no such route, another method, a body too slow, headers too
+// large, unparseable HTTP) are in the document: each operation's default
+// response, described by code, and a real 404 and 405 match its schema.
+func TestServerAnswersAreDocumented(t *testing.T) {
+	doc, _ := loadOpenAPI(t)
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if op.Responses.Default() == nil {
+				t.Errorf("%s %s: no default response for the server's own answers", method, path)
+			}
+		}
+	}
+	server := doc.Components.Responses["ServerProblem"]
+	if server == nil || server.Value == nil {
+		t.Fatal("components.responses.ServerProblem is missing")
+	}
+	for _, code := range []string{"not_found", "method_not_allowed", "request_timeout", "headers_too_large", "bad_request"} {
+		if !strings.Contains(*server.Value.Description, "`"+code+"`") || !strings.Contains(doc.Info.Description, "`"+code+"`") {
+			t.Errorf("the server's answer %q is not described", code)
+		}
+	}
+	schema := server.Value.Content.Get(httpapi.ProblemContentType).Schema.Value
+	f := newFixture(t, fixtureOpts{})
+	for _, r := range []request{{method: http.MethodGet, path: "/nowhere"}, {method: http.MethodDelete, path: "/products"}} {
+		rec := f.serve(r)
+		if rec.Code != http.StatusNotFound && rec.Code != http.StatusMethodNotAllowed {
+			t.Fatalf("%s %s: %d", r.method, r.path, rec.Code)
+		}
+		var body any
+		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+			t.Fatal(err)
+		}
+		if err := schema.VisitJSON(body); err != nil {
+			t.Errorf("%s %s -> %d does not match ServerProblem: %v", r.method, r.path, rec.Code, err)
+		}
 	}
 }
