@@ -142,6 +142,9 @@ func New(a *app.App, opts Options) (http.Handler, error) {
 	guarded := func(h ...gin.HandlerFunc) []gin.HandlerFunc {
 		return slices.Concat(limit, shed, h)
 	}
+	// withBody's last handler is the route's; any before it (the admin
+	// check) run before the body is read, so a refused client's body is
+	// never read.
 	withBody := func(h ...gin.HandlerFunc) []gin.HandlerFunc {
 		last := len(h) - 1
 		return slices.Concat(limit, h[:last], []gin.HandlerFunc{s.readBody}, shed, h[last:])
