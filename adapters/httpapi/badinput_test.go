@@ -198,6 +198,8 @@ func badInputCases() []badCase {
 		{name: `"qty" and "QTY" both`, body: `{"productId":"p1","qty":1,"QTY":3}`, status: bad, code: invalid},
 		{name: `"qty" twice`, body: `{"productId":"p1","qty":1,"qty":2}`, status: bad, code: invalid},
 		{name: `"productId" twice`, body: `{"productId":"p1","productId":"p2","qty":1}`, status: bad, code: invalid},
+		{name: `"qty" twice, once escaped`, body: `{"productId":"p1","qty":1,"q\u0074y":2}`, status: bad, code: invalid},
+		{name: `"qty" with an escape (accepted)`, body: `{"productId":"p1","q\u0074y":1}`, accept: acceptPurchase("p1", 1)},
 		{name: `"qty" twice, the same value`, body: `{"productId":"p1","qty":1,"qty":1}`, status: bad, code: invalid},
 
 		// POST /products.

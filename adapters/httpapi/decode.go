@@ -55,9 +55,6 @@ func (s *server) readBody(c *gin.Context) {
 func decodeJSON(c *gin.Context, dst any) error {
 	body, _ := c.Get(bodyKey)
 	raw, _ := body.([]byte)
-	if err := strictMembers(raw, dst); err != nil {
-		return err
-	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
@@ -66,42 +63,76 @@ func decodeJSON(c *gin.Context, dst any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return badRequest(http.StatusBadRequest, "invalid_request", "the body must hold exactly one JSON object")
 	}
-	return nil
+	return strictMembers(raw, memberNames(reflect.TypeOf(dst).Elem()))
 }
 
 // strictMembers refuses what encoding/json lets through although the
 // schema (additionalProperties: false) does not: a member named in
 // another case than the schema's ("PRODUCTID"), and a member given twice
-// ("qty":1,"qty":2, of which encoding/json keeps the last). Only the
-// top-level object is checked, since no request body nests one; a body
-// that is not an object, or not JSON, is left to the decoder's errors.
-func strictMembers(body []byte, dst any) error {
-	names := memberNames(reflect.TypeOf(dst).Elem())
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
-		return nil
-	}
-	seen := make([]bool, len(names))
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
-			return nil
-		}
-		name, _ := t.(string)
-		i := slices.Index(names, name)
-		if i < 0 {
-			return badRequest(http.StatusBadRequest, "invalid_request", "unknown field "+strconv.Quote(name))
-		}
-		if seen[i] {
-			return badRequest(http.StatusBadRequest, "invalid_request", "duplicate field "+strconv.Quote(name))
-		}
-		seen[i] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return nil
+// ("qty":1,"qty":2, of which encoding/json keeps the last). body is one
+// JSON object that decoded without error; only its own members are
+// checked, since no request body nests an object. The scan allocates
+// nothing unless a name holds an escape.
+func strictMembers(body []byte, names []string) error {
+	var seen uint64 // bit i: names[i] was given
+	depth := 0
+	for i := 0; i < len(body); i++ {
+		switch body[i] {
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+		case '"':
+			end := stringEnd(body, i)
+			if depth == 1 && followedByColon(body, end+1) {
+				name := body[i+1 : end]
+				if bytes.IndexByte(name, '\\') >= 0 {
+					var unquoted string
+					_ = json.Unmarshal(body[i:end+1], &unquoted) // valid JSON: cannot fail
+					name = []byte(unquoted)
+				}
+				k := slices.IndexFunc(names, func(n string) bool { return n == string(name) })
+				switch {
+				case k < 0:
+					return badRequest(http.StatusBadRequest, "invalid_request", "unknown field "+strconv.Quote(string(name)))
+				case seen&(1<<k) != 0:
+					return badRequest(http.StatusBadRequest, "invalid_request", "duplicate field "+strconv.Quote(string(name)))
+				}
+				seen |= 1 << k
+			}
+			i = end
 		}
 	}
 	return nil
+}
+
+// stringEnd is the index of the quote closing the JSON string that opens
+// at body[start].
+func stringEnd(body []byte, start int) int {
+	for i := start + 1; i < len(body); i++ {
+		switch body[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return len(body) - 1
+}
+
+// followedByColon reports whether the next character from body[i] on that
+// is not JSON whitespace is a colon: the string before it was a name.
+func followedByColon(body []byte, i int) bool {
+	for ; i < len(body); i++ {
+		switch body[i] {
+		case ' ', '\t', '\n', '\r':
+		case ':':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // members caches memberNames per request body type.
