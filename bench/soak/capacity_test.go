@@ -8,30 +8,33 @@ import (
 
 	"github.com/flashsale/flashsale/adapters/memory"
 	"github.com/flashsale/flashsale/adapters/payment"
+	"github.com/flashsale/flashsale/adapters/system"
 	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/domain"
+	"github.com/flashsale/flashsale/ports"
 )
 
 // memoryApp wires the app over memory adapters as `flashsale serve` does
-// with memory.retention and memory.max_sagas set, on a manual clock.
-func memoryApp(t *testing.T, clock *memory.Clock, retention time.Duration, maxSagas int) (*app.App, *memory.Inventory, *memory.Store) {
-	t.Helper()
+// with memory.retention and memory.max_sagas set, and supplies product
+// with stock.
+func memoryApp(tb testing.TB, clock ports.Clock, retention time.Duration, maxSagas int, product domain.ProductID, stock int64) (*app.App, *memory.Inventory, *memory.Store) {
+	tb.Helper()
 	store := memory.NewStore(clock, memory.WithSagaRetention(retention), memory.WithCapacity(maxSagas))
 	inv := memory.NewInventory(clock, memory.WithRetention(retention), memory.WithSagaRoom(store))
 	pay, err := payment.NewSimulated(payment.Options{Seed: 1})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	a, err := app.New(app.Deps{Clock: clock, IDs: memory.NewIDs("id"), Inventory: inv,
+	a, err := app.New(app.Deps{Clock: clock, IDs: system.IDs{}, Inventory: inv,
 		Locker: memory.NewLocker(clock), Catalog: store, Cache: memory.NewProductCache(clock),
 		Sagas: store, Orders: store, Outbox: store,
-		Publisher: memory.NewEventLog(memory.WithDeliveryLimit(100)), Payments: pay},
+		Publisher: memory.NewEventLog(memory.WithDeliveryLimit(10_000)), Payments: pay},
 		app.Config{InstanceID: "soak"}, app.Hooks{})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	if _, err := a.Supply(t.Context(), domain.Supply{ID: "p", Name: "p", PriceMinor: 100, AddStock: 100}); err != nil {
-		t.Fatal(err)
+	if _, err := a.Supply(context.Background(), domain.Supply{ID: product, Name: string(product), PriceMinor: 100, AddStock: stock}); err != nil {
+		tb.Fatal(err)
 	}
 	return a, inv, store
 }
@@ -41,7 +44,7 @@ func memoryApp(t *testing.T, clock *memory.Clock, retention time.Duration, maxSa
 // of the finished ones is over.
 func TestAFullStoreRefusesPurchasesWithoutStrandingStock(t *testing.T) {
 	clock := memory.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
-	a, inv, store := memoryApp(t, clock, 10*time.Minute, 3)
+	a, inv, store := memoryApp(t, clock, 10*time.Minute, 3, "p", 100)
 	ctx := context.Background()
 	req := domain.PurchaseRequest{ProductID: "p", Qty: 1}
 	for _, key := range []string{"k-1", "k-2", "k-3"} {

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flashsale/flashsale/adapters/memory"
-	"github.com/flashsale/flashsale/adapters/payment"
 	"github.com/flashsale/flashsale/adapters/system"
 	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/domain"
@@ -30,25 +28,8 @@ import (
 func BenchmarkHeapPerPurchase(b *testing.B) {
 	const purchases, workers = 100_000, 8
 	for b.Loop() {
-		clock := system.Clock{}
-		store := memory.NewStore(clock, memory.WithSagaRetention(time.Hour), memory.WithCapacity(2*purchases))
-		pay, err := payment.NewSimulated(payment.Options{Seed: 1})
-		if err != nil {
-			b.Fatal(err)
-		}
-		a, err := app.New(app.Deps{Clock: clock, IDs: system.IDs{},
-			Inventory: memory.NewInventory(clock, memory.WithRetention(time.Hour)),
-			Locker:    memory.NewLocker(clock), Catalog: store, Cache: memory.NewProductCache(clock),
-			Sagas: store, Orders: store, Outbox: store,
-			Publisher: memory.NewEventLog(memory.WithDeliveryLimit(10_000)), Payments: pay},
-			app.Config{InstanceID: "soak"}, app.Hooks{})
-		if err != nil {
-			b.Fatal(err)
-		}
+		a, _, store := memoryApp(b, system.Clock{}, time.Hour, 2*purchases, "soak", purchases)
 		ctx := context.Background()
-		if _, err := a.Supply(ctx, domain.Supply{ID: "soak", Name: "soak", PriceMinor: 100, AddStock: purchases}); err != nil {
-			b.Fatal(err)
-		}
 		// Warm up every lazily built structure before the baseline.
 		buyAll(b, a, 0, 100, workers)
 		before := liveHeap()

@@ -213,7 +213,7 @@ func defaultConfig() Config {
 			Partitions: 6, ReplicationFactor: 2, WriteTimeout: 5 * time.Second, Timeline: true},
 		Cache:    CacheConfig{TTL: d.CacheTTL, NearTTL: d.NearCacheTTL},
 		Payments: PaymentsConfig{Seed: 1, Timeout: 2 * time.Second},
-		Memory:   MemoryConfig{Retention: 5 * time.Minute, MaxSagas: 80_000},
+		Memory:   MemoryConfig{Retention: 5 * time.Minute, MaxSagas: 60_000},
 		Demo:     DemoConfig{Products: true},
 		Log:      LogConfig{Level: "info", Format: "json"},
 	}
