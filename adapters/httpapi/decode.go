@@ -29,8 +29,7 @@ const bodyKey = "httpapi.body"
 // goroutine until the server's read timeout, never a slot another
 // client's request needs. A body that does not arrive in time is 408.
 func (s *server) readBody(c *gin.Context) {
-	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
-	if err != nil || mt != "application/json" {
+	if !isJSON(c.GetHeader("Content-Type")) {
 		writeProblem(c, s.log, badRequest(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json"))
 		return
 	}
@@ -47,6 +46,18 @@ func (s *server) readBody(c *gin.Context) {
 	}
 	c.Set(bodyKey, body)
 	c.Next()
+}
+
+// isJSON reports whether a Content-Type names application/json, with any
+// parameters. The usual spellings are recognised without parsing (a
+// crowd sends the same header each time; the parser allocates).
+func isJSON(contentType string) bool {
+	switch contentType {
+	case "application/json", "application/json; charset=utf-8":
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/json"
 }
 
 // decodeJSON decodes the body readBody read into dst: exactly one JSON
