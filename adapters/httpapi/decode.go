@@ -27,13 +27,27 @@ const bodyKey = "httpapi.body"
 // application/json, before the request takes an in-flight slot (shed runs
 // after it): a client that trickles its body holds a connection and a
 // goroutine until the server's read timeout, never a slot another
-// client's request needs. A body that does not arrive in time is 408.
+// client's request needs. A body that does not arrive in time is 408. The
+// bodies being read at once are capped too (Options.MaxReadingBodies), so
+// the memory slow clients hold is bounded.
 func (s *server) readBody(c *gin.Context) {
 	if !isJSON(c.GetHeader("Content-Type")) {
 		writeProblem(c, s.log, badRequest(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json"))
 		return
 	}
+	if s.reading != nil {
+		select {
+		case s.reading <- struct{}{}:
+		default:
+			c.Header("Connection", "close")
+			sendOverloaded(c)
+			return
+		}
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.opts.MaxBodyBytes))
+	if s.reading != nil {
+		<-s.reading
+	}
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {

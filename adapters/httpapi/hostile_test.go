@@ -151,6 +151,34 @@ func TestSlowBodiesDoNotStarveOtherClients(t *testing.T) {
 	t.Logf("%d GETs beside %d slow bodies: all 200, p99 %s", len(statuses), slowBodyConns, p99(latencies))
 }
 
+// TestBodiesReadAtOnceAreCapped: past MaxReadingBodies, a request with a
+// body is answered 503 at once instead of being read, so slow clients
+// cannot hold memory without bound; GETs are still served.
+func TestBodiesReadAtOnceAreCapped(t *testing.T) {
+	f := newFixture(t, fixtureOpts{http: &httpapi.Options{MaxInFlight: 64, MaxReadingBodies: 8}})
+	srv := f.live(20 * time.Second)
+	addr := srv.Listener.Addr().String()
+	hangUp := slowBodies(t, addr, 8)
+	defer hangUp()
+	// Until the eight fill the cap a whole purchase is served as usual;
+	// then it is refused before its body is read.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rec := raw(t, addr, "POST /purchase HTTP/1.1\r\nHost: flashsale.test\r\nContent-Type: application/json\r\nContent-Length: 26\r\n\r\n{\"productId\":\"p1\",\"qty\":1}")
+		if rec.Code == http.StatusServiceUnavailable {
+			assertProblem(t, rec, http.StatusServiceUnavailable, "overloaded")
+			assertRetryAfter(t, rec, true)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a ninth slow body was answered %d, never refused", rec.Code)
+		}
+	}
+	if rec := f.get("/products/p1"); rec.Code != http.StatusOK {
+		t.Fatalf("GET beside a full body cap: %d", rec.Code)
+	}
+}
+
 // BenchmarkGetBesideSlowBodies reports the p99 of a client's GETs while
 // 2,000 connections trickle purchase bodies (issue target: < 50 ms).
 func BenchmarkGetBesideSlowBodies(b *testing.B) {

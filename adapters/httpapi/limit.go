@@ -4,7 +4,6 @@ import (
 	"container/list"
 	"math"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -103,9 +102,13 @@ func (s *server) shed(c *gin.Context) {
 		defer func() { <-s.inFlight }()
 		c.Next()
 	default:
-		p := newProblem(http.StatusServiceUnavailable, "overloaded", "the server is at capacity; retry")
-		p.retryAfter = 1
-		c.Header("Retry-After", strconv.Itoa(p.retryAfter))
-		sendProblem(c, p)
+		sendOverloaded(c)
 	}
+}
+
+// sendOverloaded answers 503 overloaded: this instance is at capacity.
+func sendOverloaded(c *gin.Context) {
+	p := newProblem(http.StatusServiceUnavailable, "overloaded", "the server is at capacity; retry")
+	p.retryAfter = 1
+	sendProblem(c, p)
 }

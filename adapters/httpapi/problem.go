@@ -90,7 +90,7 @@ func problemFor(err error) Problem {
 	case errors.Is(err, domain.ErrPaymentDeclined):
 		p = newProblem(http.StatusPaymentRequired, "payment_declined", "the payment was declined; nothing was charged and the stock was released")
 	case errors.Is(err, domain.ErrSaturated):
-		p = newProblem(http.StatusServiceUnavailable, "product_saturated", "this product has as many purchases in flight as this instance admits; retry")
+		p = newProblem(http.StatusServiceUnavailable, "product_saturated", "this instance admits no more purchases of this product right now (as many in flight as it admits, or its in-memory store full); nothing was done; retry")
 		p.retryAfter = 1
 	case errors.Is(err, domain.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		p = newProblem(http.StatusServiceUnavailable, "unavailable", "a dependency is unavailable; retry")

@@ -44,6 +44,12 @@ type Options struct {
 	// MaxInFlight caps the requests being served at once (health checks
 	// excepted); beyond it requests get 503 overloaded. 0 means no cap.
 	MaxInFlight int
+	// MaxReadingBodies caps the request bodies being read at once (a body
+	// is read whole before its request counts against MaxInFlight): it
+	// bounds the memory slow clients can hold, MaxReadingBodies ×
+	// MaxBodyBytes; beyond it, 503 overloaded before reading. 0 means 4 ×
+	// MaxInFlight (no cap when MaxInFlight is 0).
+	MaxReadingBodies int
 	// TrustedProxies are the addresses (or CIDRs) whose X-Forwarded-For
 	// names the client, for rate limiting. Empty trusts no proxy.
 	TrustedProxies []string
@@ -87,6 +93,7 @@ type server struct {
 	log      *slog.Logger
 	limiter  *clientLimiter
 	inFlight chan struct{}
+	reading  chan struct{}
 }
 
 // New returns the API's handler. gin's mode is the caller's choice
@@ -112,10 +119,6 @@ func New(a *app.App, opts Options) (http.Handler, error) {
 	r.RedirectTrailingSlash = false
 	r.ContextWithFallback = true
 	r.Use(s.requestID, s.recoverPanics, s.observe)
-	r.NoRoute(func(c *gin.Context) { sendProblem(c, newProblem(http.StatusNotFound, "not_found", "no such route")) })
-	r.NoMethod(func(c *gin.Context) {
-		sendProblem(c, newProblem(http.StatusMethodNotAllowed, "method_not_allowed", "this route does not accept "+c.Request.Method))
-	})
 
 	// Every GET route answers HEAD too: health checkers use it.
 	get := func(path string, h ...gin.HandlerFunc) {
@@ -138,10 +141,21 @@ func New(a *app.App, opts Options) (http.Handler, error) {
 	if opts.MaxInFlight > 0 {
 		s.inFlight = make(chan struct{}, opts.MaxInFlight)
 		shed = append(shed, s.shed)
+		if opts.MaxReadingBodies == 0 {
+			opts.MaxReadingBodies = 4 * opts.MaxInFlight
+		}
 	}
+	if opts.MaxReadingBodies > 0 {
+		s.reading = make(chan struct{}, opts.MaxReadingBodies)
+	}
+	s.opts = opts
 	guarded := func(h ...gin.HandlerFunc) []gin.HandlerFunc {
 		return slices.Concat(limit, shed, h)
 	}
+	r.NoRoute(guarded(func(c *gin.Context) { sendProblem(c, newProblem(http.StatusNotFound, "not_found", "no such route")) })...)
+	r.NoMethod(guarded(func(c *gin.Context) {
+		sendProblem(c, newProblem(http.StatusMethodNotAllowed, "method_not_allowed", "this route does not accept "+c.Request.Method))
+	})...)
 	// withBody's last handler is the route's; any before it (the admin
 	// check) run before the body is read, so a refused client's body is
 	// never read.
@@ -327,7 +341,10 @@ func (s *server) purchase(c *gin.Context) {
 	}
 	if err != nil {
 		p := problemFor(err)
-		if p.Status >= 500 {
+		if p.Status == http.StatusInternalServerError {
+			// app.Buy logs every purchase's outcome; a shed or unavailable
+			// answer is not an error of this service, and logging each
+			// one at error level would cost most under overload.
 			s.log.ErrorContext(c.Request.Context(), "purchase failed", "product", req.ProductID, "err", err)
 		}
 		if p.retryAfter > 0 {

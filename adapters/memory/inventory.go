@@ -81,13 +81,13 @@ func WithRetention(d time.Duration) InventoryOption {
 }
 
 // WithSagaRoom makes Reserve and ReserveIfVersion refuse a new reservation,
-// with an error wrapping domain.ErrSaturated, while store is at its
-// capacity (WithCapacity; Store.HasRoom). The purchase then fails before it
-// holds anything: without it, a purchase the store refuses at its first
-// commit would leave its reservation held until the reaper, which cannot
-// store the aborted saga in a full store either, could release it. A
-// request whose saga already has a record here is answered from it as
-// always, so a retry is never refused for room. A nil store panics.
+// with an error wrapping domain.ErrSaturated (refused before anything was
+// done), while store is at its capacity (WithCapacity; Store.HasRoom):
+// this is where the store's
+// capacity is enforced, before the purchase holds anything, since the
+// store never refuses a write for room. A request whose saga already has
+// a record here is answered from it as always, so a retry is never
+// refused for room. A nil store panics.
 func WithSagaRoom(store *Store) InventoryOption {
 	mustHave(store != nil, "WithSagaRoom", "a store")
 	return func(inv *Inventory) { inv.room = store }
@@ -170,7 +170,7 @@ func (inv *Inventory) reserve(ctx context.Context, r domain.Reservation, version
 		return nil
 	}
 	if !roomy {
-		return fmt.Errorf("reserve %s: the saga store is at capacity: %w", r.SagaID, domain.ErrSaturated)
+		return fmt.Errorf("reserve %s: the in-memory saga store is full (memory.max_sagas) until finished sagas age out: %w", r.SagaID, domain.ErrSaturated)
 	}
 	lvl, ok := inv.levels[r.ProductID]
 	if !ok {

@@ -49,12 +49,14 @@ const MaxUpdateAttempts = 8
 //     domain.ErrOrderNotFound, and Create accepts a new saga with its ID. A
 //     later write that keeps it finished does not move that time. Unfinished
 //     sagas are never forgotten.
-//   - WithCapacity(n): at most n sagas are held. A Create or CreateAll that
-//     would hold more, after forgetting every saga whose retention is over,
-//     is refused with an error wrapping domain.ErrUnavailable and changes
-//     nothing. Nothing else is ever evicted to make room. A purchase reaches
-//     its first commit holding a reservation, so give the memory Inventory
-//     WithSagaRoom(store): it then refuses the purchase before it reserves.
+//   - WithCapacity(n): HasRoom answers false while n sagas are held, after
+//     forgetting every saga whose retention is over. The capacity is
+//     checked where new work is admitted (the memory Inventory asks it with
+//     WithSagaRoom before it reserves), never at a write: a refused Create
+//     would strand the reservation taken for it, and the reaper could not
+//     store the abort that releases it. So the store may hold n plus the
+//     purchases that were admitted and are still in flight. Nothing is ever
+//     evicted to make room.
 //
 // Together they keep "one Idempotency-Key, one saga" (app.SagaIDForKey):
 // the saga record is the key's record, and a retry within the retention
@@ -62,8 +64,10 @@ const MaxUpdateAttempts = 8
 // forgotten, whatever the capacity. A retry after the retention is a new
 // purchase. The reservation deadline is in the rule so that a saga outlives
 // the gate's record of its reservation (memory.Inventory keeps a consumed
-// one until its deadline plus its own retention, so give both the same
-// retention): while the gate remembers a confirmed reservation it answers a
+// one until its deadline plus its own retention, so give the gate a shorter
+// retention than the store: the deadline a saga carries can be a few
+// milliseconds earlier than the one the gate's record keeps, when two
+// requests with one key race): while the gate remembers a confirmed reservation it answers a
 // retried Reserve "ok", and a store that had forgotten the saga would let
 // that retry sell again; and the reaper, settling a reservation past its
 // deadline from its saga, must find the saga to know it was sold.
@@ -115,10 +119,10 @@ func WithSagaRetention(d time.Duration) StoreOption {
 	return func(s *Store) { s.retention = d }
 }
 
-// WithCapacity bounds the sagas the store holds at n: a Create or CreateAll
-// that would hold more is refused (see Store). Without WithSagaRetention
-// nothing is ever forgotten, so the store then refuses every new saga once
-// it holds n. A non-positive n panics.
+// WithCapacity makes HasRoom answer false while the store holds n sagas
+// (see Store): new purchases are then refused where they are admitted, by
+// an Inventory made WithSagaRoom. Without WithSagaRetention nothing is ever
+// forgotten, so room never comes back. A non-positive n panics.
 func WithCapacity(n int) StoreOption {
 	mustHave(n > 0, "WithCapacity", "a positive capacity")
 	return func(s *Store) { s.capacity = n }
@@ -162,11 +166,11 @@ func (s *Store) forgetDueLocked(now time.Time) {
 	}
 }
 
-// HasRoom reports whether the store could hold one more saga now: always
-// without a capacity. The answer may be stale by the time the caller acts
-// on it; Create and CreateAll check again. It is how the memory Inventory
-// refuses new reservations while the store is full (WithSagaRoom), and
-// costs a lock only when the store looks full.
+// HasRoom reports whether the store holds fewer sagas than its capacity
+// now, after forgetting those past their retention: always without a
+// capacity. It is how the memory Inventory refuses new reservations while
+// the store is full (WithSagaRoom), and costs a lock only when the store
+// looks full.
 func (s *Store) HasRoom() bool {
 	if s.capacity == 0 || s.held.Load() < int64(s.capacity) {
 		return true
@@ -176,17 +180,6 @@ func (s *Store) HasRoom() bool {
 	defer s.mu.Unlock()
 	s.forgetDueLocked(now)
 	return len(s.sagas) < s.capacity
-}
-
-// roomLocked refuses a write that would make the store hold more than its
-// capacity with adding more sagas. The caller has forgotten the due ones
-// and holds s.mu.
-func (s *Store) roomLocked(adding int) error {
-	if s.capacity > 0 && len(s.sagas)+adding > s.capacity {
-		return fmt.Errorf("store at capacity: %d sagas held, at most %d, none past its retention: %w",
-			len(s.sagas), s.capacity, domain.ErrUnavailable)
-	}
-	return nil
 }
 
 // Product implements ports.Catalog.
@@ -247,8 +240,7 @@ func (s *Store) Supply(ctx context.Context, sup domain.Supply) (domain.Product, 
 // order too); s itself is not modified. Its events enter the outbox. An
 // order ID already owned by another saga is also domain.ErrDuplicate. A
 // saga created with its order already CONFIRMED decrements the product's
-// stock as Update's confirmation does. A store at its capacity refuses it
-// with an error wrapping domain.ErrUnavailable (see Store).
+// stock as Update's confirmation does.
 func (s *Store) Create(ctx context.Context, saga *domain.Saga) error {
 	if saga == nil {
 		return fmt.Errorf("create saga: %w", domain.Invalid("saga", "must not be nil"))
@@ -265,9 +257,6 @@ func (s *Store) Create(ctx context.Context, saga *domain.Saga) error {
 	s.forgetDueLocked(now)
 	if _, exists := s.sagas[saga.ID]; exists {
 		return fmt.Errorf("create saga %s: %w", saga.ID, domain.ErrDuplicate)
-	}
-	if err := s.roomLocked(1); err != nil {
-		return fmt.Errorf("create saga %s: %w", saga.ID, err)
 	}
 	if err := s.commitLocked(nil, saga, now); err != nil {
 		return fmt.Errorf("create saga %s: %w", saga.ID, err)
@@ -512,9 +501,7 @@ func (s *Store) WriteAll(ctx context.Context, changes []ports.SagaChange) ([]*do
 // or taken twice in the call) before the first is stored, so it stores all
 // of them or none. Each is stored as Create stores it: a copy at version 1,
 // its order indexed, its events into the outbox in the order of sagas.
-// Nothing of the caller's is modified. A store that cannot hold them all
-// within its capacity refuses the whole call with an error wrapping
-// domain.ErrUnavailable (see Store).
+// Nothing of the caller's is modified.
 func (s *Store) CreateAll(ctx context.Context, sagas []*domain.Saga) error {
 	if err := contextErr(ctx); err != nil {
 		return fmt.Errorf("create sagas: %w", err)
@@ -537,9 +524,6 @@ func (s *Store) CreateAll(ctx context.Context, sagas []*domain.Saga) error {
 		if saga.HasOrder() {
 			claimed[saga.Order.ID] = saga.ID
 		}
-	}
-	if err := s.roomLocked(len(sagas)); err != nil {
-		return fmt.Errorf("create sagas: %w", err)
 	}
 	for _, saga := range sagas {
 		s.applyLocked(nil, saga, now)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -171,102 +170,45 @@ func TestStoreForgetsWhileIdleThroughStale(t *testing.T) {
 	}
 }
 
-func TestStoreAtCapacityRefusesNewSagasAndChangesNothing(t *testing.T) {
+// TestStoreHasRoomUntilItsCapacity: HasRoom says no once the store holds
+// its capacity and yes again once a finished saga's retention is over;
+// unfinished sagas never make room. A write is never refused for room: the
+// capacity is enforced where purchases are admitted (Inventory
+// WithSagaRoom), since a refused write would strand its reservation.
+func TestStoreHasRoomUntilItsCapacity(t *testing.T) {
 	w := newRetentionWorld(t, memory.WithSagaRetention(time.Hour), memory.WithCapacity(2))
 	w.completed("s-1")
+	if !w.store.HasRoom() {
+		t.Fatal("no room with 1 of 2 sagas held")
+	}
 	w.running("s-2")
-	ctx := t.Context()
-	sagasBefore := w.store.Sagas()
-	outboxBefore, err := w.store.Unpublished(ctx, 1000)
-	if err != nil {
-		t.Fatal(err)
+	if w.store.HasRoom() {
+		t.Fatal("room with 2 of 2 sagas held")
 	}
-	productBefore, err := w.store.Product(ctx, "p-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-
 	w.clock.Advance(time.Hour) // s-1 is still inside its retention (deadline + 1h)
-	now := w.clock.Now()
-	fresh := func(id string) *domain.Saga {
-		s, err := domain.Start(domain.StartParams{
-			ID: domain.SagaID(id), OrderID: domain.OrderID("o-" + id), ProductID: "p-1", Qty: 1,
-			AmountMinor: 100, StartedAt: now, ReservedAt: now, Deadline: now.Add(time.Minute),
-			LeaseOwner: "a", LeaseUntil: now.Add(time.Minute), Now: now,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+	if w.store.HasRoom() {
+		t.Fatal("room while every saga held is inside its retention or unfinished")
 	}
-	sold := fresh("s-sold")
-	if err := sold.Complete(now); err != nil { // created confirmed: it would sell
-		t.Fatal(err)
+	// An admitted purchase's write still lands, past the capacity.
+	w.running("s-3")
+	if !w.held("s-3") {
+		t.Fatal("a write past the capacity was refused")
 	}
-	for name, write := range map[string]func() error{
-		"Create":           func() error { return w.store.Create(ctx, fresh("s-3")) },
-		"Create confirmed": func() error { return w.store.Create(ctx, sold) },
-		"CreateAll":        func() error { return w.store.CreateAll(ctx, []*domain.Saga{fresh("s-3")}) },
-	} {
-		err := write()
-		if !errors.Is(err, domain.ErrUnavailable) || !strings.Contains(err.Error(), "capacity") {
-			t.Fatalf("%s at capacity: %v, want an error wrapping ErrUnavailable that names the capacity", name, err)
-		}
-	}
-	if _, err := w.store.SagaOfOrder(ctx, "o-s-3"); !errors.Is(err, domain.ErrOrderNotFound) {
-		t.Fatalf("order of a refused saga: %v, want ErrOrderNotFound", err)
-	}
-	if got := w.store.Sagas(); !slices.EqualFunc(got, sagasBefore, sameSaga) {
-		t.Fatalf("refused creates changed the sagas: %v, want %v", got, sagasBefore)
-	}
-	if got, _ := w.store.Unpublished(ctx, 1000); len(got) != len(outboxBefore) {
-		t.Fatalf("refused creates left %d events in the outbox, want %d", len(got), len(outboxBefore))
-	}
-	if p, _ := w.store.Product(ctx, "p-1"); p != productBefore {
-		t.Fatalf("refused creates changed the product: %+v, want %+v", p, productBefore)
-	}
-
 	// A retry inside the window still finds its saga: one key, one saga.
-	if err := w.store.Create(ctx, fresh("s-1")); !errors.Is(err, domain.ErrDuplicate) {
-		t.Fatalf("create of a held ID at capacity: %v, want ErrDuplicate", err)
+	if !w.held("s-1") {
+		t.Fatal("a saga inside its retention was forgotten to make room")
 	}
-
-	// Once s-1's retention is over it makes room; the unfinished s-2 never does.
-	w.clock.Set(start.Add(time.Minute + time.Hour))
-	if err := w.store.Create(ctx, fresh("s-3")); err != nil {
-		t.Fatalf("create after a saga's retention ended: %v", err)
+	w.clock.Set(start.Add(time.Minute + time.Hour)) // s-1's retention is over
+	if w.store.HasRoom() {
+		t.Fatal("room with the two unfinished sagas held at a capacity of 2")
 	}
-	if err := w.store.Create(ctx, fresh("s-4")); !errors.Is(err, domain.ErrUnavailable) {
-		t.Fatalf("create with the store full of unfinished sagas: %v, want ErrUnavailable", err)
+	if w.held("s-1") || !w.held("s-2") || !w.held("s-3") {
+		t.Fatal("the wrong sagas were forgotten")
 	}
-	if !w.held("s-2") || w.held("s-1") {
-		t.Fatal("the capacity evicted the wrong saga")
-	}
-}
-
-func TestStoreCreateAllRefusesAGroupLargerThanTheRoomLeft(t *testing.T) {
-	w := newRetentionWorld(t, memory.WithCapacity(3))
-	w.running("s-1")
-	group := make([]*domain.Saga, 3)
-	for i := range group {
-		s, err := domain.Start(domain.StartParams{
-			ID: domain.SagaID(fmt.Sprintf("g-%d", i)), OrderID: domain.OrderID(fmt.Sprintf("o-g-%d", i)),
-			ProductID: "p-1", Qty: 1, StartedAt: start, ReservedAt: start, Deadline: start.Add(time.Minute),
-			LeaseUntil: start.Add(time.Minute), Now: start,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		group[i] = s
-	}
-	if err := w.store.CreateAll(t.Context(), group); !errors.Is(err, domain.ErrUnavailable) {
-		t.Fatalf("group of 3 with room for 2: %v, want ErrUnavailable", err)
-	}
-	if n := len(w.store.Sagas()); n != 1 {
-		t.Fatalf("a refused group stored %d sagas", n-1)
-	}
-	if err := w.store.CreateAll(t.Context(), group[:2]); err != nil {
-		t.Fatalf("group of 2 with room for 2: %v", err)
+	w.update("s-2", func(s *domain.Saga) error { return s.Complete(w.clock.Now()) })
+	w.clock.Advance(time.Hour)
+	if !w.store.HasRoom() || w.held("s-2") {
+		t.Fatal("no room once a finished saga's retention ended")
 	}
 }
 

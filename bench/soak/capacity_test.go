@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,4 +74,40 @@ func TestAFullStoreRefusesPurchasesWithoutStrandingStock(t *testing.T) {
 	if n := len(store.Sagas()); n != 1 {
 		t.Fatalf("store holds %d sagas, want only k-4's", n)
 	}
+}
+
+// TestAFullStoreStrandsNoStockUnderConcurrency: a crowd of purchases
+// arriving together at a nearly full store (more of them than the room
+// left) ends with nothing held in the gate: each was refused before it
+// reserved, or sold; none was refused at its first commit with its
+// reservation left for a reaper that could not store the abort.
+func TestAFullStoreStrandsNoStockUnderConcurrency(t *testing.T) {
+	clock := memory.NewClock(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))
+	a, inv, store := memoryApp(t, clock, 10*time.Minute, 5, "p", 100)
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			_, err := a.Buy(t.Context(), domain.PurchaseRequest{ProductID: "p", Qty: 1}, fmt.Sprintf("crowd-%d", i))
+			if err != nil && !errors.Is(err, domain.ErrSaturated) {
+				t.Errorf("purchase %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	clock.Advance(2 * time.Minute) // past every reservation's deadline
+	if _, err := a.ReapExpired(t.Context()); err != nil {
+		t.Fatalf("reaper: %v", err)
+	}
+	l, err := inv.Level(t.Context(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := store.Product(t.Context(), "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Reserved != 0 || l.Stock != p.Stock {
+		t.Fatalf("after the crowd: gate %+v, durable stock %d; want nothing reserved and the two equal", l, p.Stock)
+	}
+	t.Logf("%d sold, %d sagas held at a capacity of 5", 100-p.Stock, len(store.Sagas()))
 }

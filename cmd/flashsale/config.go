@@ -354,6 +354,13 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("adapters.%s: unknown adapter %q (available: %s)", port, chosen, strings.Join(adapters[port], ", ")))
 		}
 	}
+	if c.Adapters.Store == "memory" && c.Adapters.Inventory != "memory" {
+		// The memory store forgets a finished saga after memory.retention;
+		// a Redis gate remembers its reservation for a day, and would
+		// answer a late retry of the key "reserved" with no saga left to
+		// say it was sold: the retry would sell again.
+		errs = append(errs, errors.New("adapters.store memory needs adapters.inventory memory: the memory store forgets sagas the Redis gate still remembers (use store: mysql with a Redis gate)"))
+	}
 	if c.Adapters.Payments == "http" && c.Payments.URL == "" {
 		errs = append(errs, errors.New("adapters.payments is http but payments.url is empty"))
 	}

@@ -72,6 +72,7 @@ func TestConfigErrorsAreClear(t *testing.T) {
 		{"admin token with a leading space", "admin:\n  token: \" 0123456789abcdef0123\"\n", nil, "admin.token: character 1 (' ') is not allowed"},
 		{"short metrics token", "", []string{"FLASHSALE_HTTP_METRICS_TOKEN=short"}, "http.metrics_token: must be at least 16 characters"},
 		{"no memory bound", "", []string{"FLASHSALE_MEMORY_MAX_SAGAS=0"}, "memory.max_sagas must be positive"},
+		{"memory store with a Redis gate", "", []string{"FLASHSALE_ADAPTERS_INVENTORY=redis"}, "adapters.store memory needs adapters.inventory memory"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -95,9 +95,12 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger) (w wired, err error
 	}
 	switch cfg.Adapters.Inventory {
 	case "memory":
-		// The gate forgets a record no later than the store its saga, so a
-		// retry the gate calls new is new to the store too.
-		opts := []memory.InventoryOption{memory.WithRetention(cfg.Memory.Retention)}
+		// The gate forgets a record well before the store forgets its saga
+		// (half the retention): a retry the gate no longer knows is then
+		// answered from the saga, and its own reservation given back. The
+		// other way round, a retry the gate calls "reserved" with no saga
+		// left would sell again.
+		opts := []memory.InventoryOption{memory.WithRetention(cfg.Memory.Retention / 2)}
 		if memStore != nil {
 			opts = append(opts, memory.WithSagaRoom(memStore))
 		}
