@@ -29,7 +29,9 @@ func benchServe(b *testing.B, h http.Handler, method, path, body string, header 
 
 func BenchmarkHandlerBareGin(b *testing.B) {
 	r := gin.New()
-	r.POST("/purchase", func(c *gin.Context) { c.Data(http.StatusConflict, "application/problem+json", []byte(`{"code":"insufficient_stock"}`)) })
+	r.POST("/purchase", func(c *gin.Context) {
+		c.Data(http.StatusConflict, "application/problem+json", []byte(`{"code":"insufficient_stock"}`))
+	})
 	benchServe(b, r, http.MethodPost, "/purchase", `{"productId":"p1","qty":1}`, map[string]string{"Content-Type": "application/json"})
 }
 
