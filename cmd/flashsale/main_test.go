@@ -147,8 +147,10 @@ func TestConfigFlagBeforeTheCommand(t *testing.T) {
 }
 
 func TestUnknownCommand(t *testing.T) {
-	if err := run(context.Background(), []string{"serv"}, nil, io.Discard, io.Discard); err == nil {
-		t.Fatal("want an error for an unknown command")
+	for _, args := range [][]string{{"serv"}, {"serv", "--help"}} {
+		if err := run(context.Background(), args, nil, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), `unknown command "serv"`) {
+			t.Fatalf("%v: %v, want an unknown command error", args, err)
+		}
 	}
 }
 
