@@ -2,6 +2,8 @@ package domain
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -46,6 +48,21 @@ type Event struct {
 
 // EventID returns the ID of the seq-th event of saga id.
 func EventID(id SagaID, seq int) string { return fmt.Sprintf("%s-%03d", id, seq) }
+
+// ParseEventID is EventID backwards: the saga and seq of an event ID, and
+// false for a string EventID never returns.
+func ParseEventID(id string) (SagaID, int, bool) {
+	i := strings.LastIndexByte(id, '-')
+	if i <= 0 {
+		return "", 0, false
+	}
+	seq, err := strconv.Atoi(id[i+1:])
+	saga := SagaID(id[:i])
+	if err != nil || seq < 1 || saga.Validate() != nil || EventID(saga, seq) != id {
+		return "", 0, false
+	}
+	return saga, seq, true
+}
 
 // IsCompensation reports whether t is one of the compensation events.
 func (t EventType) IsCompensation() bool {

@@ -279,7 +279,7 @@ func (s *stack) readProduct(ctx context.Context, db *sql.DB, product string) (r 
 		return
 	}
 	rows, err := db.QueryContext(ctx, `SELECT s.id, s.status, s.qty, COALESCE(s.order_status, ''), s.event_count,
-		(SELECT COUNT(*) FROM saga_events e WHERE e.saga_id = s.id AND e.published_at IS NULL)
+		(SELECT COALESCE(SUM(w.last_seq - w.published_seq), 0) FROM saga_event_writes w WHERE w.saga_id = s.id)
 		FROM sagas s WHERE s.product_id = ?`, product)
 	if err != nil {
 		return

@@ -261,7 +261,11 @@ type Outbox interface {
 	// Unpublished returns up to limit events not yet marked published,
 	// each saga's events in order, oldest first.
 	Unpublished(ctx context.Context, limit int) ([]domain.Event, error)
-	// MarkPublished marks the events with these IDs published. Idempotent.
+	// MarkPublished marks the events with these IDs published, each with
+	// the earlier events of its saga: the relay publishes each saga's
+	// events in order, so the saga's published events are always a prefix
+	// of its timeline (and a store may keep one mark per saga write).
+	// IDs it does not hold are ignored. Idempotent.
 	MarkPublished(ctx context.Context, ids []string) error
 }
 

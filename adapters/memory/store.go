@@ -637,8 +637,9 @@ func (s *Store) Unpublished(ctx context.Context, limit int) ([]domain.Event, err
 	return s.outbox.unpublished(limit), nil
 }
 
-// MarkPublished implements ports.Outbox. IDs it does not hold (never stored,
-// or published and since compacted away) are ignored.
+// MarkPublished implements ports.Outbox: each event with the earlier events
+// of its saga. IDs it does not hold (never stored, or published and since
+// compacted away) are ignored.
 func (s *Store) MarkPublished(ctx context.Context, ids []string) error {
 	if err := contextErr(ctx); err != nil {
 		return fmt.Errorf("mark published: %w", err)
@@ -697,7 +698,18 @@ func (o *outbox) unpublished(limit int) []domain.Event {
 
 func (o *outbox) markPublished(ids []string) {
 	for _, id := range ids {
-		if pos, ok := o.index[id]; ok {
+		saga, seq, ok := domain.ParseEventID(id)
+		if !ok {
+			continue // never an event's ID
+		}
+		// The event and its saga's earlier ones: a saga's published events
+		// are always a prefix of its timeline, so the walk stops at the
+		// first one already published (or compacted away).
+		for ; seq >= 1; seq-- {
+			pos, ok := o.index[domain.EventID(saga, seq)]
+			if !ok || o.entries[pos-o.base].published {
+				break
+			}
 			o.entries[pos-o.base].published = true
 		}
 	}

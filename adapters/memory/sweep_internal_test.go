@@ -58,14 +58,14 @@ func TestSweepKeepsLiveEntries(t *testing.T) {
 func TestOutboxDropsThePublishedHead(t *testing.T) {
 	s := NewStore(NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)))
 	for i := range 100 {
-		s.outbox.append(domain.Event{ID: fmt.Sprintf("e-%03d", i)})
+		s.outbox.append(domain.Event{ID: domain.EventID(domain.SagaID(fmt.Sprintf("s-%03d", i)), 1)})
 	}
 	var ids []string
 	for i := range 99 {
-		ids = append(ids, fmt.Sprintf("e-%03d", i))
+		ids = append(ids, domain.EventID(domain.SagaID(fmt.Sprintf("s-%03d", i)), 1))
 	}
 	s.outbox.markPublished(ids)
-	if len(s.outbox.entries) != 1 || len(s.outbox.index) != 1 || s.outbox.entries[0].event.ID != "e-099" {
+	if len(s.outbox.entries) != 1 || len(s.outbox.index) != 1 || s.outbox.entries[0].event.ID != "s-099-001" {
 		t.Fatalf("outbox kept %d entries and %d index keys after publishing 99 of 100",
 			len(s.outbox.entries), len(s.outbox.index))
 	}

@@ -18,7 +18,7 @@ import (
 // struct tags are the one mapping between rows and columns.
 var (
 	sagaSchema  = mustSchema(&sagaRow{})
-	eventSchema = mustSchema(&eventRow{})
+	writeSchema = mustSchema(&writeRow{})
 )
 
 func mustSchema(row any) *schema.Schema {
@@ -59,7 +59,12 @@ type insertStmt[R any] struct {
 const maxInsertRows = 500
 
 func newInsert[R any](s *schema.Schema) insertStmt[R] {
-	fs := columns(s)
+	var fs []*schema.Field
+	for _, f := range columns(s) {
+		if f.Creatable { // not a column only the database writes (writeRow.Pos)
+			fs = append(fs, f)
+		}
+	}
 	names := make([]string, len(fs))
 	for i, f := range fs {
 		names[i] = f.DBName
@@ -73,7 +78,7 @@ func newInsert[R any](s *schema.Schema) insertStmt[R] {
 
 var (
 	sagaInsert  = newInsert[sagaRow](sagaSchema)
-	eventInsert = newInsert[eventRow](eventSchema)
+	writeInsert = newInsert[writeRow](writeSchema)
 )
 
 // execer is what runs a statement: a transaction (*sql.Tx, or the ConnPool
@@ -83,7 +88,7 @@ type execer interface {
 }
 
 // exec inserts rows, in the order given (an auto-increment key such as
-// saga_events.pos ascends along it), maxInsertRows to a statement.
+// saga_event_writes.pos ascends along it), maxInsertRows to a statement.
 func (s insertStmt[R]) exec(ctx context.Context, tx execer, rows []R) error {
 	for len(rows) > 0 {
 		n := min(len(rows), maxInsertRows)
@@ -110,12 +115,12 @@ func (s insertStmt[R]) exec(ctx context.Context, tx execer, rows []R) error {
 	return nil
 }
 
-// insertSagas inserts new saga rows and then their events, inside tx.
-func insertSagas(ctx context.Context, tx execer, sagas []sagaRow, events []eventRow) error {
+// insertSagas inserts new saga rows and then their events' writes, inside tx.
+func insertSagas(ctx context.Context, tx execer, sagas []sagaRow, events []writeRow) error {
 	if err := sagaInsert.exec(ctx, tx, sagas); err != nil {
 		return err
 	}
-	return eventInsert.exec(ctx, tx, events)
+	return writeInsert.exec(ctx, tx, events)
 }
 
 // createTx runs write, a transaction that inserts new sagas, on the primary,

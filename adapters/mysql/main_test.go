@@ -137,7 +137,7 @@ func (e *env) clean(t testing.TB) {
 	if err != nil {
 		t.Fatalf("clean: %v", err)
 	}
-	for _, table := range []string{"saga_events", "sagas", "products"} {
+	for _, table := range []string{"saga_event_writes", "sagas", "products"} {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+table); err != nil {
 			_ = tx.Rollback()
 			t.Fatalf("clean %s: %v", table, err)

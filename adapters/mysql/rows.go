@@ -62,20 +62,21 @@ type sagaRow struct {
 
 func (sagaRow) TableName() string { return "sagas" }
 
-// eventRow is one event of a saga's timeline (and of the outbox). The
-// table's auto-increment write position, pos, is not mapped: only the
-// database assigns it.
-type eventRow struct {
-	ID          string       `gorm:"column:id;primaryKey"`
-	SagaID      string       `gorm:"column:saga_id"`
-	Seq         int          `gorm:"column:seq"`
-	Type        string       `gorm:"column:type"`
-	Payload     []byte       `gorm:"column:payload"`
-	OccurredAt  time.Time    `gorm:"column:occurred_at"`
-	PublishedAt sql.NullTime `gorm:"column:published_at"`
+// writeRow is one write's events of a saga's timeline (and of the outbox):
+// the events one transaction added to the saga, in seq order, as a JSON
+// array. The table's auto-increment write position, pos, is mapped only to
+// be read: the database assigns it.
+type writeRow struct {
+	Pos          uint64       `gorm:"column:pos;primaryKey;->"`
+	SagaID       string       `gorm:"column:saga_id"`
+	FirstSeq     int          `gorm:"column:first_seq"`
+	LastSeq      int          `gorm:"column:last_seq"`
+	Events       []byte       `gorm:"column:events"`
+	PublishedSeq int          `gorm:"column:published_seq"`
+	PublishedAt  sql.NullTime `gorm:"column:published_at"`
 }
 
-func (eventRow) TableName() string { return "saga_events" }
+func (writeRow) TableName() string { return "saga_event_writes" }
 
 var sagaStatuses = map[domain.SagaStatus]bool{
 	domain.SagaRunning: true, domain.SagaCompensating: true, domain.SagaCompleted: true, domain.SagaCompensated: true,
@@ -192,31 +193,35 @@ func storedEvent(e domain.Event) domain.Event {
 	return e
 }
 
-func toEventRows(events []domain.Event) ([]eventRow, error) {
-	rows := make([]eventRow, 0, len(events))
-	for _, e := range events {
-		e = storedEvent(e)
-		payload, err := json.Marshal(e)
-		if err != nil {
-			return nil, fmt.Errorf("event %s: %w", e.ID, err)
-		}
-		at, err := toDBTime(e.At)
-		if err != nil {
-			return nil, fmt.Errorf("event %s: %w", e.ID, err)
-		}
-		rows = append(rows, eventRow{
-			ID: e.ID, SagaID: string(e.SagaID), Seq: e.Seq, Type: string(e.Type), Payload: payload, OccurredAt: at,
-		})
+// toWriteRows makes the rows of one saga write that adds events (consecutive
+// seqs of one saga, as toSagaRow checks the whole timeline): one row, none
+// for no events.
+func toWriteRows(saga domain.SagaID, events []domain.Event) ([]writeRow, error) {
+	if len(events) == 0 {
+		return nil, nil
 	}
-	return rows, nil
+	stored := make([]domain.Event, len(events))
+	for i, e := range events {
+		stored[i] = storedEvent(e)
+	}
+	payload, err := json.Marshal(stored)
+	if err != nil {
+		return nil, fmt.Errorf("events of %s: %w", saga, err)
+	}
+	first, last := events[0].Seq, events[len(events)-1].Seq
+	return []writeRow{{SagaID: string(saga), FirstSeq: first, LastSeq: last, Events: payload, PublishedSeq: first - 1}}, nil
 }
 
-func decodeEvent(payload []byte) (domain.Event, error) {
-	var e domain.Event
-	if err := json.Unmarshal(payload, &e); err != nil {
-		return domain.Event{}, fmt.Errorf("decode event payload: %w", err)
+// decodeEvents reads a write's events back.
+func decodeEvents(payload []byte) ([]domain.Event, error) {
+	var es []domain.Event
+	if err := json.Unmarshal(payload, &es); err != nil {
+		return nil, fmt.Errorf("decode events: %w", err)
 	}
-	return storedEvent(e), nil
+	for i := range es {
+		es[i] = storedEvent(es[i])
+	}
+	return es, nil
 }
 
 // DATETIME holds years 1000 to 9999 to the microsecond; the zero time.Time

@@ -33,7 +33,7 @@ func (db *DB) Create(ctx context.Context, s *domain.Saga) error {
 		return fmt.Errorf("create saga %s: %w", s.ID, err)
 	}
 	row.Version = optimisticlock.Version{Int64: 1, Valid: true}
-	events, err := toEventRows(s.Events)
+	events, err := toWriteRows(s.ID, s.Events)
 	if err != nil {
 		return fmt.Errorf("create saga %s: %w", s.ID, err)
 	}
@@ -123,7 +123,7 @@ func (db *DB) write(ctx context.Context, g *generation, prev, next *domain.Saga)
 		return nil, err
 	}
 	row.Version = optimisticlock.Version{Int64: prev.Version, Valid: true}
-	events, err := toEventRows(next.Events[len(prev.Events):])
+	events, err := toWriteRows(next.ID, next.Events[len(prev.Events):])
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +146,7 @@ func (db *DB) write(ctx context.Context, g *generation, prev, next *domain.Saga)
 		if res.RowsAffected != 1 {
 			return errLostRace
 		}
-		if err := eventInsert.exec(tx.Statement.Context, tx.Statement.ConnPool, events); err != nil {
+		if err := writeInsert.exec(tx.Statement.Context, tx.Statement.ConnPool, events); err != nil {
 			return err
 		}
 		// Last, so the hot product row stays locked for the shortest time.
@@ -208,24 +208,25 @@ func (db *DB) load(ctx context.Context, g *generation, where string, arg string)
 	if err := g.onPrimary(ctx).Where(where, arg).Take(&row).Error; err != nil {
 		return nil, err
 	}
-	var evs []eventRow
+	var events []domain.Event
 	if row.EventCount > 0 {
-		err := g.onPrimary(ctx).Select("payload").
-			Where("saga_id = ? AND seq <= ?", row.ID, row.EventCount).Order("seq").Find(&evs).Error
+		var writes []writeRow
+		err := g.onPrimary(ctx).Select("events").
+			Where("saga_id = ? AND first_seq <= ?", row.ID, row.EventCount).Order("first_seq").Find(&writes).Error
 		if err != nil {
 			return nil, err
 		}
-		if len(evs) != row.EventCount {
-			return nil, fmt.Errorf("saga %s: row says %d events, %d stored", row.ID, row.EventCount, len(evs))
+		events = make([]domain.Event, 0, row.EventCount)
+		for _, w := range writes {
+			es, err := decodeEvents(w.Events)
+			if err != nil {
+				return nil, fmt.Errorf("saga %s: %w", row.ID, err)
+			}
+			events = append(events, es...)
 		}
-	}
-	var events []domain.Event
-	for _, r := range evs {
-		e, err := decodeEvent(r.Payload)
-		if err != nil {
-			return nil, fmt.Errorf("saga %s: %w", row.ID, err)
+		if len(events) != row.EventCount {
+			return nil, fmt.Errorf("saga %s: row says %d events, %d stored", row.ID, row.EventCount, len(events))
 		}
-		events = append(events, e)
 	}
 	return row.saga(events), nil
 }

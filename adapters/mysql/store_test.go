@@ -2,6 +2,7 @@ package mysql_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"go/ast"
@@ -516,8 +517,8 @@ func TestMigrations(t *testing.T) {
 		t.Fatalf("migrating again: %v", err)
 	}
 	v, err := mysql.SchemaVersion(ctx, empty)
-	if err != nil || v != 2 {
-		t.Fatalf("version %d (%v) after migrating, want 2", v, err)
+	if err != nil || v != 3 {
+		t.Fatalf("version %d (%v) after migrating, want 3", v, err)
 	}
 	tables := func() []string {
 		t.Helper()
@@ -541,8 +542,8 @@ func TestMigrations(t *testing.T) {
 		slices.Sort(names)
 		return names
 	}
-	if got, want := tables(), []string{"products", "saga_events", "sagas"}; !slices.Equal(got, want) {
-		t.Fatalf("tables %v, want %v (00002 drops idempotency_keys)", got, want)
+	if got, want := tables(), []string{"products", "saga_event_writes", "sagas"}; !slices.Equal(got, want) {
+		t.Fatalf("tables %v, want %v (00002 drops idempotency_keys, 00003 replaces saga_events)", got, want)
 	}
 	// 00002 goes down and up again: Down recreates 00001's table.
 	if err := mysql.MigrateDownTo(ctx, empty, 1); err != nil {
@@ -554,7 +555,7 @@ func TestMigrations(t *testing.T) {
 	if err := mysql.Migrate(ctx, empty); err != nil {
 		t.Fatalf("migrating up again: %v", err)
 	}
-	if got, want := tables(), []string{"products", "saga_events", "sagas"}; !slices.Equal(got, want) {
+	if got, want := tables(), []string{"products", "saga_event_writes", "sagas"}; !slices.Equal(got, want) {
 		t.Fatalf("tables %v after going up again, want %v", got, want)
 	}
 	var collation string
@@ -627,5 +628,100 @@ func TestWriteAllStoresWhatItReturns(t *testing.T) {
 	}
 	if s := stockOf(t, db); s != 8 {
 		t.Fatalf("stock %d, want 8", s)
+	}
+}
+
+// TestMigration00003KeepsEveryEvent: events stored one per row before 00003
+// come out of the outbox after it as they went in, with what was published
+// still published, and 00003's Down gives the rows of saga_events back.
+func TestMigration00003KeepsEveryEvent(t *testing.T) {
+	e := requireEnv(t)
+	ctx := context.Background()
+	const name = "flashsale_migrate_00003_test"
+	if _, err := e.primary.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.primary.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = e.primary.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name) })
+	cfg, err := mysqldriver.ParseDSN(e.primaryDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DBName = name
+	conn, err := pingDSN(cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := mysql.Migrate(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	if err := mysql.MigrateDownTo(ctx, conn, 2); err != nil {
+		t.Fatalf("down to 2: %v", err)
+	}
+
+	at := time.Date(2026, 11, 29, 12, 0, 0, 123456789, time.UTC)
+	events := []domain.Event{
+		{ID: "s-1-001", SagaID: "s-1", Seq: 1, Type: domain.EventSagaStarted, At: at, ProductID: product, Qty: 1},
+		{ID: "s-1-002", SagaID: "s-1", Seq: 2, Type: domain.EventInventoryReserved, At: at.Add(time.Millisecond), ProductID: product, Qty: 1},
+		{ID: "s-2-001", SagaID: "s-2", Seq: 1, Type: domain.EventSagaStarted, At: at.Add(2 * time.Second), ProductID: product, Qty: 2},
+		{ID: "s-1-003", SagaID: "s-1", Seq: 3, Type: domain.EventOrderCreated, At: at.Add(3 * time.Second).Truncate(time.Second), ProductID: product, OrderID: "o-1", Qty: 1, AmountMinor: 500},
+	}
+	published := map[string]bool{"s-1-001": true, "s-1-002": true}
+	for _, ev := range events {
+		payload, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pub any
+		if published[ev.ID] {
+			pub = at
+		}
+		if _, err := conn.ExecContext(ctx, "INSERT INTO saga_events (id, saga_id, seq, type, payload, occurred_at, published_at) "+
+			"VALUES (?, ?, ?, ?, ?, ?, ?)", ev.ID, ev.SagaID, ev.Seq, ev.Type, payload, ev.At.Truncate(time.Microsecond), pub); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := mysql.Migrate(ctx, conn); err != nil {
+		t.Fatalf("up to 3: %v", err)
+	}
+	db := e.open(t, func(o *mysql.Options) { o.PrimaryDSNs, o.ReplicaDSNs = []string{cfg.FormatDSN()}, nil })
+	got, err := db.Unpublished(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []domain.Event{events[2], events[3]}; !slices.EqualFunc(got, want, func(a, b domain.Event) bool {
+		return a.ID == b.ID && a.At.Equal(b.At) && a.Type == b.Type && a.OrderID == b.OrderID && a.AmountMinor == b.AmountMinor
+	}) {
+		t.Fatalf("unpublished after 00003: %+v, want %+v", got, want)
+	}
+
+	if err := mysql.MigrateDownTo(ctx, conn, 2); err != nil {
+		t.Fatalf("down to 2 again: %v", err)
+	}
+	rows, err := conn.QueryContext(ctx, "SELECT id, seq, type, occurred_at, published_at IS NOT NULL FROM saga_events ORDER BY pos")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var back []string
+	for rows.Next() {
+		var id, typ string
+		var seq int
+		var occurred time.Time
+		var pub bool
+		if err := rows.Scan(&id, &seq, &typ, &occurred, &pub); err != nil {
+			t.Fatal(err)
+		}
+		back = append(back, fmt.Sprintf("%s %d %s %s %v", id, seq, typ, occurred.UTC().Format(time.RFC3339Nano), pub))
+	}
+	var want []string
+	for _, ev := range events {
+		want = append(want, fmt.Sprintf("%s %d %s %s %v", ev.ID, ev.Seq, ev.Type, ev.At.Truncate(time.Microsecond).Format(time.RFC3339Nano), published[ev.ID]))
+	}
+	if !slices.Equal(back, want) {
+		t.Fatalf("saga_events after going down:\n%s\nwant\n%s", strings.Join(back, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -112,7 +112,7 @@ func TestCrashMatrix(t *testing.T) {
 			defer paysrv.Close()
 			env := append(realEnv(t), "FLASHSALE_MYSQL_MIGRATE_ON_START=true",
 				"FLASHSALE_ADAPTERS_PAYMENTS=http", "FLASHSALE_PAYMENTS_URL="+paysrv.URL,
-				"FLASHSALE_SAGA_STRATEGY=none",
+				"FLASHSALE_SAGA_STRATEGY=none", "FLASHSALE_KAFKA_TIMELINE=true",
 				// Short leases and deadlines, so recovery comes within seconds.
 				"FLASHSALE_SAGA_STEP_TIMEOUT=500ms", "FLASHSALE_SAGA_SAGA_TIMEOUT=1s",
 				"FLASHSALE_SAGA_LEASE_TTL=2s", "FLASHSALE_SAGA_RESERVATION_TTL=3s",
@@ -189,7 +189,7 @@ func waitAtRest(t *testing.T, product string, wantStock int64, wantStatus domain
 			err = db.QueryRow(`SELECT stock FROM products WHERE id = ?`, product).Scan(&stock)
 		}
 		if err == nil {
-			err = db.QueryRow(`SELECT COUNT(*), COALESCE(MAX(seq), 0), COALESCE(SUM(published_at IS NULL), 0) FROM saga_events WHERE saga_id = ?`, saga).Scan(&events, &maxSeq, &unpublished)
+			err = db.QueryRow(`SELECT COALESCE(SUM(last_seq - first_seq + 1), 0), COALESCE(MAX(last_seq), 0), COALESCE(SUM(last_seq - published_seq), 0) FROM saga_event_writes WHERE saga_id = ?`, saga).Scan(&events, &maxSeq, &unpublished)
 		}
 		if err != nil {
 			t.Fatal(err)

@@ -583,6 +583,19 @@ func Outbox(t *testing.T, newHarness func(t *testing.T) StoreHarness) {
 		wantIDs(t, unpublished(t, f, 100), "s-1-004", "s-1-005")
 	})
 
+	run("MarkPublished marks an event with its saga's earlier ones, within a write and across writes", func(t *testing.T, f storeFixture) {
+		f.supply(10)
+		f.create("s-1", 1, time.Minute)
+		f.create("s-2", 1, time.Minute)
+		f.update("s-1", complete)
+		must(t, f.Outbox.MarkPublished(t.Context(), []string{"s-2-002"}), "mark the middle of a write")
+		wantIDs(t, unpublished(t, f, 100), "s-1-001", "s-1-002", "s-1-003", "s-2-003", "s-1-004", "s-1-005")
+		must(t, f.Outbox.MarkPublished(t.Context(), []string{"s-1-004", "s-9-001", "not an event"}), "mark into a later write")
+		wantIDs(t, unpublished(t, f, 100), "s-2-003", "s-1-005")
+		must(t, f.Outbox.MarkPublished(t.Context(), []string{"s-2-001"}), "mark an earlier event again")
+		wantIDs(t, unpublished(t, f, 100), "s-2-003", "s-1-005")
+	})
+
 	run("Each stored event enters the outbox once, and refused writes add none", func(t *testing.T, f storeFixture) {
 		f.supply(1)
 		f.create("s-1", 1, time.Minute)
