@@ -207,7 +207,7 @@ func (a *App) relay(ctx context.Context) (int, error) {
 		var evs []domain.Event
 		if err := a.step(ctx, func(ctx context.Context) error {
 			var err error
-			evs, err = a.d.Outbox.Unpublished(ctx, a.cfg.BatchSize)
+			evs, err = a.d.Outbox.Unpublished(ctx, a.cfg.RelayBatch)
 			return err
 		}); err != nil {
 			return sent, fmt.Errorf("relay: %w", err)
@@ -231,22 +231,52 @@ func (a *App) relay(ctx context.Context) (int, error) {
 	}
 }
 
-// RunBackground runs the relay (woken by every saga write, and every
-// interval), the reaper and recovery until ctx ends. Errors are logged and
+// RunBackground runs the relay (woken by saga writes, at most once per
+// Config.RelayPace, and every interval), the reaper and recovery until ctx ends. Errors are logged and
 // retried on the next round: each of the three is idempotent.
 func (a *App) RunBackground(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	var (
+		lastRelay time.Time
+		paced     *time.Timer // a round woken by writes, held back to the pace
+		due       <-chan time.Time
+	)
+	defer func() {
+		if paced != nil {
+			paced.Stop()
+		}
+	}()
+	relay := func() {
+		a.logRound("relay", a.RelayEvents)
+		lastRelay = time.Now()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-a.published:
-			a.logRound("relay", a.RelayEvents)
+			if due != nil {
+				continue // a round is already due
+			}
+			wait := a.cfg.RelayPace - time.Since(lastRelay)
+			if wait <= 0 {
+				relay()
+				continue
+			}
+			if paced == nil {
+				paced = time.NewTimer(wait)
+			} else {
+				paced.Reset(wait)
+			}
+			due = paced.C
+		case <-due:
+			due = nil
+			relay()
 		case <-t.C:
 			a.logRound("recover", a.RecoverStale)
 			a.logRound("reap", a.ReapExpired)
-			a.logRound("relay", a.RelayEvents)
+			relay()
 		}
 	}
 }

@@ -35,7 +35,7 @@ type Config struct {
 	OptimisticRetries int
 	// CacheTTL is the product cache's entry lifetime (the seed: 300 s).
 	CacheTTL time.Duration
-	// BatchSize bounds each round of the reaper, recovery and relay.
+	// BatchSize bounds each round of the reaper and recovery.
 	BatchSize int
 	// MaxInFlightPerProduct bounds the purchases of one product running at
 	// once on this instance; past it a purchase is refused at once with
@@ -62,6 +62,17 @@ type Config struct {
 	// it stopped renewing. Zero: every instance relays every round (the
 	// events are the same; consumers drop the duplicates).
 	RelayLease time.Duration
+	// RelayPace is the shortest time from one relay round to the next
+	// round woken by a saga write (rounds of the background interval are
+	// not held back). Under load a round then relays what a pace's worth
+	// of writes stored, in a few statements and one mark commit, rather
+	// than a round, and a durable mark, per write. Negative: every write
+	// wakes a round.
+	RelayPace time.Duration
+	// RelayBatch bounds the events of one outbox read, one publish and one
+	// mark: a busy relay's rounds cost a few statements, not one per
+	// BatchSize events (each mark is a durable commit).
+	RelayBatch int
 }
 
 // DefaultConfig returns the defaults.
@@ -83,6 +94,8 @@ func DefaultConfig() Config {
 		SoldOutTTL:            time.Second,
 		NearCacheTTL:          500 * time.Millisecond,
 		MaxConfirmGroup:       256,
+		RelayPace:             100 * time.Millisecond,
+		RelayBatch:            1000,
 	}
 }
 
@@ -103,6 +116,8 @@ func (c Config) withDefaults() Config {
 	c.SoldOutTTL = cmp.Or(c.SoldOutTTL, d.SoldOutTTL)
 	c.NearCacheTTL = cmp.Or(c.NearCacheTTL, d.NearCacheTTL)
 	c.MaxConfirmGroup = cmp.Or(c.MaxConfirmGroup, d.MaxConfirmGroup)
+	c.RelayPace = cmp.Or(c.RelayPace, d.RelayPace)
+	c.RelayBatch = cmp.Or(c.RelayBatch, d.RelayBatch)
 	return c
 }
 
@@ -126,8 +141,8 @@ func (c Config) Validate() error {
 	if c.MaxConfirmGroup <= 0 {
 		errs = append(errs, fmt.Errorf("max confirm group must be positive, got %d", c.MaxConfirmGroup))
 	}
-	if c.OptimisticRetries < 0 || c.BatchSize <= 0 {
-		errs = append(errs, errors.New("optimistic retries must be >= 0 and batch size > 0"))
+	if c.OptimisticRetries < 0 || c.BatchSize <= 0 || c.RelayBatch <= 0 {
+		errs = append(errs, errors.New("optimistic retries must be >= 0, batch size and relay batch > 0"))
 	}
 	if c.SagaTimeout >= c.LeaseTTL {
 		errs = append(errs, fmt.Errorf("saga timeout (%s) must be shorter than the lease ttl (%s), or a live saga could be recovered under its runner", c.SagaTimeout, c.LeaseTTL))

@@ -485,3 +485,55 @@ func TestKeyReplayedAfterTheGateForgotItLeavesNoOrphan(t *testing.T) {
 		t.Fatalf("the refused request changed the gate: %+v, then %+v", before, after)
 	}
 }
+
+// roundCounter counts relay rounds: each ends with one Unpublished call
+// that finds nothing.
+type roundCounter struct {
+	ports.Outbox
+	rounds atomic.Int64
+}
+
+func (c *roundCounter) Unpublished(ctx context.Context, limit int) ([]domain.Event, error) {
+	es, err := c.Outbox.Unpublished(ctx, limit)
+	if err == nil && len(es) == 0 {
+		c.rounds.Add(1)
+	}
+	return es, err
+}
+
+// TestRelayRoundsWokenByWritesKeepThePace: a burst of writes wakes the
+// relay far fewer times than it writes (Config.RelayPace), and every event
+// is still published.
+func TestRelayRoundsWokenByWritesKeepThePace(t *testing.T) {
+	w := newWorld(t)
+	counter := &roundCounter{}
+	const pace = 300 * time.Millisecond
+	a := w.appWith(app.Config{RelayPace: pace}, app.Hooks{}, func(d *app.Deps) {
+		counter.Outbox = d.Outbox
+		d.Outbox = counter
+	})
+	w.supply(a, "p", 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); a.RunBackground(ctx, time.Hour) }()
+	defer func() { cancel(); <-done }()
+
+	start := time.Now()
+	const buys = 20
+	for range buys {
+		if _, err := a.Purchase(context.Background(), domain.PurchaseRequest{ProductID: "p", Qty: 1}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 20 sagas of five events each, all published.
+	for deadline := time.Now().Add(10 * time.Second); len(w.events.Deliveries()) < 5*buys; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("published %d of %d events", len(w.events.Deliveries()), 5*buys)
+		}
+	}
+	elapsed := time.Since(start)
+	// A round at the first write, then at most one per pace.
+	if rounds, most := counter.rounds.Load(), 2+int64(elapsed/pace); rounds > most {
+		t.Fatalf("%d relay rounds for %d writes in %s; the pace allows %d", rounds, 2*buys, elapsed, most)
+	}
+}

@@ -150,6 +150,9 @@ type SagaConfig struct {
 	// RelayLease: one instance at a time relays the outbox, holding this
 	// lease on the lock adapter. 0: every instance relays.
 	RelayLease time.Duration `yaml:"relay_lease"`
+	// RelayPace: the shortest time between relay rounds woken by saga
+	// writes. 0: every write wakes a round.
+	RelayPace time.Duration `yaml:"relay_pace"`
 }
 
 // CacheConfig configures the product cache.
@@ -208,7 +211,8 @@ func defaultConfig() Config {
 			StepTimeout: d.StepTimeout, SagaTimeout: d.SagaTimeout, LeaseTTL: d.LeaseTTL,
 			ReservationTTL: d.ReservationTTL, LockTTL: d.LockTTL, OptimisticRetries: d.OptimisticRetries,
 			BackgroundInterval: time.Second, MaxInFlightPerProduct: d.MaxInFlightPerProduct,
-			SoldOutTTL: d.SoldOutTTL, MaxConfirmGroup: d.MaxConfirmGroup, RelayLease: 3 * time.Second},
+			SoldOutTTL: d.SoldOutTTL, MaxConfirmGroup: d.MaxConfirmGroup, RelayLease: 3 * time.Second,
+			RelayPace: d.RelayPace},
 		Redis: RedisConfig{Addrs: []string{"127.0.0.1:6379"}, DialTimeout: time.Second,
 			ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond},
 		MySQL: MySQLConfig{PrimaryDSNs: []string{}, ReplicaDSNs: []string{}, PrimaryMaxConns: 64, ReplicaMaxConns: 16,
@@ -407,8 +411,8 @@ func (c Config) validate() error {
 	if c.Saga.BackgroundInterval <= 0 {
 		errs = append(errs, errors.New("saga.background_interval must be positive"))
 	}
-	if c.Saga.MaxInFlightPerProduct < 0 || c.Saga.SoldOutTTL < 0 || c.Cache.NearTTL < 0 || c.Saga.MaxConfirmGroup <= 0 || c.Saga.RelayLease < 0 {
-		errs = append(errs, errors.New("saga.max_in_flight_per_product, saga.sold_out_ttl, saga.relay_lease and cache.near_ttl must not be negative (0 turns each off), saga.max_confirm_group must be positive"))
+	if c.Saga.MaxInFlightPerProduct < 0 || c.Saga.SoldOutTTL < 0 || c.Cache.NearTTL < 0 || c.Saga.MaxConfirmGroup <= 0 || c.Saga.RelayLease < 0 || c.Saga.RelayPace < 0 {
+		errs = append(errs, errors.New("saga.max_in_flight_per_product, saga.sold_out_ttl, saga.relay_lease, saga.relay_pace and cache.near_ttl must not be negative (0 turns each off), saga.max_confirm_group must be positive"))
 	}
 	if c.Payments.DeclineRate < 0 || c.Payments.DeclineRate > 1 || c.Payments.TimeoutRate < 0 || c.Payments.TimeoutRate > 1 || c.Payments.Latency < 0 {
 		errs = append(errs, errors.New("payments: rates must be within [0, 1] and latency not negative"))
@@ -460,11 +464,13 @@ func (c Config) appConfig() app.Config {
 		SagaTimeout: c.Saga.SagaTimeout, LeaseTTL: c.Saga.LeaseTTL, ReservationTTL: c.Saga.ReservationTTL,
 		LockTTL: c.Saga.LockTTL, OptimisticRetries: c.Saga.OptimisticRetries, CacheTTL: c.Cache.TTL,
 		BatchSize:             app.DefaultConfig().BatchSize,
+		RelayBatch:            app.DefaultConfig().RelayBatch,
 		MaxInFlightPerProduct: offIfZero(c.Saga.MaxInFlightPerProduct),
 		SoldOutTTL:            offIfZero(c.Saga.SoldOutTTL),
 		NearCacheTTL:          offIfZero(c.Cache.NearTTL),
 		MaxConfirmGroup:       c.Saga.MaxConfirmGroup,
 		RelayLease:            c.Saga.RelayLease,
+		RelayPace:             offIfZero(c.Saga.RelayPace),
 	}
 }
 
