@@ -20,6 +20,10 @@ type App struct {
 	d    Deps
 	cfg  Config
 	gate gate
+	// reserveFresh is the gate's reserve telling a reservation it took
+	// from a replayed one, or nil (freshReserveOf): with it a keyed
+	// purchase needs no lookup of the gate before it reserves.
+	reserveFresh func(context.Context, domain.Reservation) (bool, error)
 	log  *slog.Logger
 
 	// reads collapses concurrent cache misses of one product into one
@@ -82,7 +86,7 @@ func New(d Deps, cfg Config, hooks Hooks) (*App, error) {
 	if m == nil || isNilInterface(m) {
 		m = noMetrics{}
 	}
-	a := &App{d: d, cfg: cfg, gate: g, log: d.Logger, published: make(chan struct{}, 1), hooks: hooks, metrics: m,
+	a := &App{d: d, cfg: cfg, gate: g, reserveFresh: freshReserveOf(g, d.Inventory), log: d.Logger, published: make(chan struct{}, 1), hooks: hooks, metrics: m,
 		near:       &nearCache{ttl: cfg.NearCacheTTL},
 		adm:        &admission{limit: int64(cfg.MaxInFlightPerProduct), ttl: cfg.SoldOutTTL},
 		relayToken: cfg.InstanceID + "-" + d.IDs.NewID()}

@@ -537,3 +537,52 @@ func TestRelayRoundsWokenByWritesKeepThePace(t *testing.T) {
 		t.Fatalf("%d relay rounds for %d writes in %s; the pace allows %d", rounds, 2*buys, elapsed, most)
 	}
 }
+
+// lookupCounter counts the gate lookups a purchase makes.
+type lookupCounter struct {
+	*memory.Inventory
+	lookups atomic.Int64
+}
+
+func (c *lookupCounter) HasReservation(ctx context.Context, product domain.ProductID, saga domain.SagaID) (bool, error) {
+	c.lookups.Add(1)
+	return c.Inventory.HasReservation(ctx, product, saga)
+}
+
+// TestKeyedPurchaseLearnsARetryFromItsReserve: with a gate that tells a
+// replayed reservation (ports.FreshReserver), a keyed purchase makes no
+// lookup before it reserves, and a retry is still answered from its saga:
+// the same order, replayed, nothing sold twice. The lookup comes back where
+// the sold-out fast path would answer.
+func TestKeyedPurchaseLearnsARetryFromItsReserve(t *testing.T) {
+	w := newWorld(t)
+	counter := &lookupCounter{Inventory: w.inv}
+	a := w.appWith(app.Config{}, app.Hooks{}, func(d *app.Deps) { d.Inventory = counter })
+	w.supply(a, "p", 2)
+	ctx := context.Background()
+	req := domain.PurchaseRequest{ProductID: "p", Qty: 2}
+	first, err := a.Buy(ctx, req, "key-1")
+	if err != nil || first.Replayed {
+		t.Fatalf("first: %+v %v", first, err)
+	}
+	again, err := a.Buy(ctx, req, "key-1")
+	if err != nil || !again.Replayed || again.Saga.Order.ID != first.Saga.Order.ID {
+		t.Fatalf("retry: %+v %v; want the first order replayed", again, err)
+	}
+	if n := counter.lookups.Load(); n != 0 {
+		t.Fatalf("%d gate lookups; the reserve tells a retry", n)
+	}
+	if _, err := a.Buy(ctx, req, "key-2"); !errors.Is(err, domain.ErrInsufficientStock) {
+		t.Fatalf("another key on the sold-out product: %v", err)
+	}
+	// Sold out in memory now: a retry of key-1 must still get its order.
+	again, err = a.Buy(ctx, req, "key-1")
+	if err != nil || !again.Replayed || again.Saga.Order.ID != first.Saga.Order.ID {
+		t.Fatalf("retry on the sold-out product: %+v %v", again, err)
+	}
+	if n := counter.lookups.Load(); n == 0 {
+		t.Fatal("no gate lookup before answering a keyed request from the sold-out mark")
+	}
+	w.settle(a)
+	w.assertOK(w.restViolations())
+}

@@ -125,10 +125,13 @@ func (a *App) Buy(ctx context.Context, req domain.PurchaseRequest, idempotencyKe
 	if idempotencyKey != "" {
 		id = SagaIDForKey(idempotencyKey)
 	}
-	// A key's saga may have reserved before (a retry): ask the gate once;
-	// the answer steers the sold-out fast path and the saga below.
-	known := id != "" && a.gateKnows(ctx, req.ProductID, id)
-	if a.adm.soldOutFor(req.ProductID, req.Qty, a.now()) && !known {
+	// A key's saga may have reserved before (a retry). Where the sold-out
+	// fast path would answer, or the reserve cannot tell a replay, ask the
+	// gate first; otherwise the reserve tells (reserveFresh).
+	soldOut := a.adm.soldOutFor(req.ProductID, req.Qty, a.now())
+	asked := id != "" && (soldOut || a.reserveFresh == nil)
+	known := asked && a.gateKnows(ctx, req.ProductID, id)
+	if soldOut && !known {
 		a.metrics.Add(ports.CounterSoldOutFromMemory, 1)
 		a.metrics.PurchaseEnded(string(a.cfg.Strategy), OutcomeInsufficientStock, 0)
 		return Receipt{}, fmt.Errorf("purchase %s: sold out: %w", req.ProductID, domain.ErrInsufficientStock)
@@ -145,7 +148,7 @@ func (a *App) Buy(ctx context.Context, req domain.PurchaseRequest, idempotencyKe
 
 	ctx = WithLogAttrs(ctx, slog.String("saga_id", string(id)))
 	start := a.now()
-	r, err := a.purchase(ctx, id, req, idempotencyKey != "", known)
+	r, err := a.purchase(ctx, id, req, idempotencyKey != "", asked, known)
 	outcome := Outcome(err)
 	a.metrics.PurchaseEnded(string(a.cfg.Strategy), outcome, a.now().Sub(start))
 	if outcome == "lock_busy" {
@@ -187,8 +190,9 @@ func (a *App) gateKnows(ctx context.Context, product domain.ProductID, saga doma
 }
 
 // purchase runs the saga. keyed says the saga ID comes from an
-// Idempotency-Key; known, that the gate has a record of it (a retry).
-func (a *App) purchase(ctx context.Context, id domain.SagaID, req domain.PurchaseRequest, keyed, known bool) (Receipt, error) {
+// Idempotency-Key; asked, that the gate was asked whether it has a record
+// of it, and known its answer (a retry).
+func (a *App) purchase(ctx context.Context, id domain.SagaID, req domain.PurchaseRequest, keyed, asked, known bool) (Receipt, error) {
 	if keyed && known {
 		// A retry: its saga, if it has one, is the answer (a MySQL read
 		// that only retries pay).
@@ -216,7 +220,14 @@ func (a *App) purchase(ctx context.Context, id domain.SagaID, req domain.Purchas
 	if err != nil {
 		return Receipt{}, err
 	}
-	r, err := a.run(ctx, id, product, req, keyed && !known)
+	fresh := freshUnknown
+	switch {
+	case keyed && !asked:
+		fresh = freshFromReserve
+	case keyed && !known:
+		fresh = freshYes
+	}
+	r, err := a.run(ctx, id, product, req, fresh)
 	if !errors.Is(err, ErrCrashed) {
 		exit() // a crashed process releases nothing: its lock runs out its TTL
 	}
@@ -263,15 +274,32 @@ func causeOf(reason string) error {
 	return errors.New(reason)
 }
 
-// run runs the saga's steps. fresh says the gate had no record of this
-// saga when the request began, so a reservation it now holds is this
-// request's own.
-func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product, req domain.PurchaseRequest, fresh bool) (Receipt, error) {
+// freshness says what a purchase knows of whether the reservation it will
+// hold is its own, rather than one an earlier request with its key took.
+type freshness int
+
+const (
+	freshUnknown     freshness = iota // not keyed, or a retry the gate knew
+	freshYes                          // the gate had no record when the request began
+	freshFromReserve                  // the reserve tells (App.reserveFresh)
+)
+
+// run runs the saga's steps. fresh says whether a reservation it holds is
+// this request's own (see freshness).
+func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product, req domain.PurchaseRequest, fresh freshness) (Receipt, error) {
 	startedAt := a.now()
 	res := domain.Reservation{SagaID: id, ProductID: req.ProductID, Qty: req.Qty, Deadline: startedAt.Add(a.cfg.ReservationTTL)}
 
 	// Step 1: reserve.
-	if err := a.timed(ctx, "reserve", func(ctx context.Context) error { return a.gate.reserve(ctx, res) }); err != nil {
+	own := fresh == freshYes
+	reserve := func(ctx context.Context) error { return a.gate.reserve(ctx, res) }
+	if fresh == freshFromReserve {
+		reserve = func(ctx context.Context) (err error) {
+			own, err = a.reserveFresh(ctx, res)
+			return err
+		}
+	}
+	if err := a.timed(ctx, "reserve", reserve); err != nil {
 		if errors.Is(err, domain.ErrInsufficientStock) {
 			a.noteShort(ctx, req)
 		}
@@ -293,6 +321,16 @@ func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product,
 	a.near.forgetLevel(req.ProductID)
 	if a.crash(id, CrashAfterReserve) {
 		return Receipt{}, ErrCrashed
+	}
+	if fresh == freshFromReserve && !own {
+		// The reserve replayed an earlier request's with this key (a
+		// retry): its saga, once stored, is the answer. Not stored yet
+		// (that request is between its reserve and its first commit, or
+		// died there): this one goes on with the reservation, as a retry
+		// the gate knew does.
+		if r, err := a.existing(ctx, id, req); !errors.Is(err, domain.ErrSagaNotFound) {
+			return r, err
+		}
 	}
 
 	// Step 2: create the order. This is the saga's first commit, carrying
@@ -318,7 +356,7 @@ func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product,
 		if xerr != nil {
 			return Receipt{}, xerr
 		}
-		a.releaseIfOrphan(ctx, res, fresh, startedAt, stored)
+		a.releaseIfOrphan(ctx, res, own, startedAt, stored)
 		return answer(stored, req)
 	}
 	if err != nil {

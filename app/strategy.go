@@ -66,6 +66,22 @@ func newGate(s Strategy, d Deps, cfg Config) (gate, error) {
 	return nil, fmt.Errorf("unknown lock strategy %q", s)
 }
 
+// freshReserveOf returns the gate's reserve as one that tells a
+// reservation it took from one it replayed (ports.FreshReserver), or nil
+// when the gate cannot tell: the optimistic gate reserves by version, and
+// an inventory may lack the capability.
+func freshReserveOf(g gate, inv ports.Inventory) func(context.Context, domain.Reservation) (bool, error) {
+	fr, ok := inv.(ports.FreshReserver)
+	if !ok {
+		return nil
+	}
+	switch g.(type) {
+	case atomicGate, *lockGate: // their reserve is the inventory's Reserve
+		return fr.ReserveFresh
+	}
+	return nil
+}
+
 // atomicGate relies on the inventory's atomic reserve alone.
 type atomicGate struct{ inv ports.Inventory }
 

@@ -96,6 +96,18 @@ type VersionedReserver interface {
 	ReserveIfVersion(ctx context.Context, r domain.Reservation, version int64) error
 }
 
+// FreshReserver is the optional capability of an Inventory whose Reserve
+// also tells a reservation it took from an earlier answer it replayed. A
+// keyed purchase then learns whether it is a retry from its reservation
+// itself, with no lookup before it (ReservationLookup is left to the
+// sold-out fast path).
+type FreshReserver interface {
+	// ReserveFresh is Reserve, reporting fresh = true when this call took
+	// the units and false when it replayed an earlier Reserve of the saga
+	// (held or consumed). Its errors are Reserve's.
+	ReserveFresh(ctx context.Context, r domain.Reservation) (fresh bool, err error)
+}
+
 // ReservationLookup is the optional capability of an Inventory that tells,
 // without changing anything, whether it holds or remembers a saga's
 // reservation of a product. The sold-out fast path asks it before it answers

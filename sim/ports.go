@@ -23,6 +23,7 @@ var (
 	_ ports.InventoryReaper   = (*simInventory)(nil)
 	_ ports.InventoryLoader   = (*simInventory)(nil)
 	_ ports.VersionedReserver = (*simInventory)(nil)
+	_ ports.FreshReserver     = (*simInventory)(nil)
 	_ ports.Locker            = (*simLocker)(nil)
 	_ ports.Catalog           = (*simStore)(nil)
 	_ ports.SagaStore         = (*simStore)(nil)
@@ -42,6 +43,17 @@ type simInventory struct {
 func (s *simInventory) Reserve(ctx context.Context, r domain.Reservation) error {
 	s.w.yield(ctx, "inventory.Reserve %s x%d saga %s", r.ProductID, r.Qty, r.SagaID)
 	return s.reserve(ctx, r, func() error { return s.inner.Reserve(bg(ctx), r) })
+}
+
+func (s *simInventory) ReserveFresh(ctx context.Context, r domain.Reservation) (bool, error) {
+	s.w.yield(ctx, "inventory.ReserveFresh %s x%d saga %s", r.ProductID, r.Qty, r.SagaID)
+	var fresh bool
+	err := s.reserve(ctx, r, func() error {
+		var err error
+		fresh, err = s.inner.ReserveFresh(bg(ctx), r)
+		return err
+	})
+	return fresh, err
 }
 
 func (s *simInventory) ReserveIfVersion(ctx context.Context, r domain.Reservation, version int64) error {

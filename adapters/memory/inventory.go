@@ -19,6 +19,7 @@ var (
 	_ ports.InventoryReaper   = (*Inventory)(nil)
 	_ ports.InventoryLoader   = (*Inventory)(nil)
 	_ ports.VersionedReserver = (*Inventory)(nil)
+	_ ports.FreshReserver     = (*Inventory)(nil)
 )
 
 // DefaultRetention is how long after its deadline a consumed or rejected
@@ -124,6 +125,13 @@ func NewInventory(clock ports.Clock, opts ...InventoryOption) *Inventory {
 // believe it holds a quantity it does not, and confirm an order of one
 // size against a reservation of another.
 func (inv *Inventory) Reserve(ctx context.Context, r domain.Reservation) error {
+	_, err := inv.reserve(ctx, r, nil)
+	return err
+}
+
+// ReserveFresh implements ports.FreshReserver: Reserve, telling whether
+// this call took the units.
+func (inv *Inventory) ReserveFresh(ctx context.Context, r domain.Reservation) (bool, error) {
 	return inv.reserve(ctx, r, nil)
 }
 
@@ -132,20 +140,22 @@ func (inv *Inventory) Reserve(ctx context.Context, r domain.Reservation) error {
 // domain.ErrConflict is never remembered, because the caller retries it with
 // the same saga ID after reading a fresh version.
 func (inv *Inventory) ReserveIfVersion(ctx context.Context, r domain.Reservation, version int64) error {
-	return inv.reserve(ctx, r, &version)
+	_, err := inv.reserve(ctx, r, &version)
+	return err
 }
 
-func (inv *Inventory) reserve(ctx context.Context, r domain.Reservation, version *int64) error {
+// reserve reports whether it took the units (false for a replay).
+func (inv *Inventory) reserve(ctx context.Context, r domain.Reservation, version *int64) (bool, error) {
 	if err := contextErr(ctx); err != nil {
-		return fmt.Errorf("reserve %s: %w", r.SagaID, err)
+		return false, fmt.Errorf("reserve %s: %w", r.SagaID, err)
 	}
 	if err := r.SagaID.Validate(); err != nil {
-		return fmt.Errorf("reserve: %w", err)
+		return false, fmt.Errorf("reserve: %w", err)
 	}
 	// Checked before the replay as well as by CanReserve: a request that can
 	// never succeed must not be answered "ok" because a record exists.
 	if r.Qty <= 0 {
-		return fmt.Errorf("reserve %s: %w", r.SagaID, domain.Invalid("qty", "must be positive"))
+		return false, fmt.Errorf("reserve %s: %w", r.SagaID, domain.Invalid("qty", "must be positive"))
 	}
 
 	// Asked before taking inv.mu, so the two adapters' locks never nest.
@@ -156,28 +166,28 @@ func (inv *Inventory) reserve(ctx context.Context, r domain.Reservation, version
 	inv.forgetDueLocked(now)
 	if rec, ok := inv.records[r.SagaID]; ok {
 		if rec.res.ProductID != r.ProductID || rec.res.Qty != r.Qty {
-			return fmt.Errorf("reserve %s: saga asked for %d of %s before, now %d of %s: %w",
+			return false, fmt.Errorf("reserve %s: saga asked for %d of %s before, now %d of %s: %w",
 				r.SagaID, rec.res.Qty, rec.res.ProductID, r.Qty, r.ProductID, domain.ErrIdempotencyMismatch)
 		}
 		if rec.rejected {
-			return fmt.Errorf("reserve %s: %w", r.SagaID, domain.ErrInsufficientStock)
+			return false, fmt.Errorf("reserve %s: %w", r.SagaID, domain.ErrInsufficientStock)
 		}
 		if rec.state == domain.ReservationReleased {
 			// Never hand a released reservation out again: a late retry
 			// would otherwise sell without holding stock.
-			return fmt.Errorf("reserve %s: %w", r.SagaID, domain.ErrReservationReleased)
+			return false, fmt.Errorf("reserve %s: %w", r.SagaID, domain.ErrReservationReleased)
 		}
-		return nil
+		return false, nil // a replay
 	}
 	if !roomy {
-		return fmt.Errorf("reserve %s: the in-memory saga store is full (memory.max_sagas) until finished sagas age out: %w", r.SagaID, domain.ErrSaturated)
+		return false, fmt.Errorf("reserve %s: the in-memory saga store is full (memory.max_sagas) until finished sagas age out: %w", r.SagaID, domain.ErrSaturated)
 	}
 	lvl, ok := inv.levels[r.ProductID]
 	if !ok {
-		return fmt.Errorf("reserve %s: %s: %w", r.SagaID, r.ProductID, domain.ErrProductNotFound)
+		return false, fmt.Errorf("reserve %s: %s: %w", r.SagaID, r.ProductID, domain.ErrProductNotFound)
 	}
 	if version != nil && lvl.Version != *version {
-		return fmt.Errorf("reserve %s: %s at version %d, not %d: %w",
+		return false, fmt.Errorf("reserve %s: %s at version %d, not %d: %w",
 			r.SagaID, r.ProductID, lvl.Version, *version, domain.ErrConflict)
 	}
 	if err := lvl.CanReserve(r.Qty); err != nil {
@@ -185,13 +195,13 @@ func (inv *Inventory) reserve(ctx context.Context, r domain.Reservation, version
 			inv.records[r.SagaID] = &reservationRecord{res: r, rejected: true}
 			inv.scheduleForgetLocked(r)
 		}
-		return fmt.Errorf("reserve %s: %w", r.SagaID, err)
+		return false, fmt.Errorf("reserve %s: %w", r.SagaID, err)
 	}
 	lvl.Reserved += r.Qty
 	lvl.Version++
 	inv.records[r.SagaID] = &reservationRecord{res: r, state: domain.ReservationHeld}
 	inv.held[r.SagaID] = struct{}{}
-	return nil
+	return true, nil
 }
 
 // reservationOf finds the saga's reservation of product. A rejected saga and a

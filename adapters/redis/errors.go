@@ -67,18 +67,24 @@ func statusError(op string, status, detail int64) error {
 // Script.Run sends EVALSHA and falls back to EVAL on NOSCRIPT, which a
 // replica promoted by a failover answers until it has seen the script.
 func runScript(ctx context.Context, c goredis.UniversalClient, s *goredis.Script, op string, keys []string, args ...any) error {
+	_, err := runScriptDetail(ctx, c, s, op, keys, args...)
+	return err
+}
+
+// runScriptDetail is runScript, also returning the detail of an OK reply.
+func runScriptDetail(ctx context.Context, c goredis.UniversalClient, s *goredis.Script, op string, keys []string, args ...any) (int64, error) {
 	if err := liveContext(ctx); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return 0, fmt.Errorf("%s: %w", op, err)
 	}
 	reply, err := s.Run(ctx, c, keys, args...).Result()
 	if err != nil {
-		return translateErr(op, err)
+		return 0, translateErr(op, err)
 	}
 	status, detail, ok := decodeStatus(reply)
 	if !ok {
-		return fmt.Errorf("%s: malformed script reply %v", op, reply)
+		return 0, fmt.Errorf("%s: malformed script reply %v", op, reply)
 	}
-	return statusError(op, status, detail)
+	return detail, statusError(op, status, detail)
 }
 
 func decodeStatus(reply any) (status, detail int64, ok bool) {

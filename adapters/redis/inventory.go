@@ -23,6 +23,7 @@ var (
 	_ ports.InventoryReaper   = (*Inventory)(nil)
 	_ ports.InventoryLoader   = (*Inventory)(nil)
 	_ ports.VersionedReserver = (*Inventory)(nil)
+	_ ports.FreshReserver     = (*Inventory)(nil)
 	_ ports.Pinger            = (*Inventory)(nil)
 )
 
@@ -131,6 +132,13 @@ func (inv *Inventory) reservationKeys(p domain.ProductID, s domain.SagaID) []str
 // deadline of a retry may differ: the first one stays); another quantity
 // gets domain.ErrIdempotencyMismatch.
 func (inv *Inventory) Reserve(ctx context.Context, r domain.Reservation) error {
+	_, err := inv.reserve(ctx, r, "")
+	return err
+}
+
+// ReserveFresh implements ports.FreshReserver: Reserve, telling from the
+// script's answer whether this call took the units or replayed a record.
+func (inv *Inventory) ReserveFresh(ctx context.Context, r domain.Reservation) (bool, error) {
 	return inv.reserve(ctx, r, "")
 }
 
@@ -139,23 +147,26 @@ func (inv *Inventory) Reserve(ctx context.Context, r domain.Reservation) error {
 // domain.ErrConflict is never remembered, because the caller retries it with
 // the same saga ID after reading a fresh version.
 func (inv *Inventory) ReserveIfVersion(ctx context.Context, r domain.Reservation, version int64) error {
-	return inv.reserve(ctx, r, strconv.FormatInt(version, 10))
+	_, err := inv.reserve(ctx, r, strconv.FormatInt(version, 10))
+	return err
 }
 
-func (inv *Inventory) reserve(ctx context.Context, r domain.Reservation, version string) error {
+// reserve reports whether it took the units (false for a replay).
+func (inv *Inventory) reserve(ctx context.Context, r domain.Reservation, version string) (bool, error) {
 	op := "reserve " + string(r.SagaID)
 	if err := r.SagaID.Validate(); err != nil {
-		return fmt.Errorf("reserve: %w", err)
+		return false, fmt.Errorf("reserve: %w", err)
 	}
 	if err := r.ProductID.Validate(); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return false, fmt.Errorf("%s: %w", op, err)
 	}
 	if r.Qty <= 0 {
-		return fmt.Errorf("%s: %w", op, domain.Invalid("qty", "must be positive"))
+		return false, fmt.Errorf("%s: %w", op, domain.Invalid("qty", "must be positive"))
 	}
-	return runScript(ctx, inv.c, reserveScript, op+" of "+string(r.ProductID),
+	replayed, err := runScriptDetail(ctx, inv.c, reserveScript, op+" of "+string(r.ProductID),
 		inv.reservationKeys(r.ProductID, r.SagaID),
 		string(r.SagaID), r.Qty, r.Deadline.UnixMilli(), inv.retention.Milliseconds(), version)
+	return err == nil && replayed == 0, err
 }
 
 // Confirm implements ports.Inventory.

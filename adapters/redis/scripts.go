@@ -31,7 +31,7 @@ func newScript(body string) *goredis.Script { return goredis.NewScript(statusPre
 //
 // A record answers first, whatever the version: the saga's first answer is
 // replayed (REJECTED: insufficient; RELEASED: released; HELD or CONFIRMED:
-// ok), or MISMATCH for another qty. A version conflict writes nothing, so
+// ok, with 1 as its detail: a replay), or MISMATCH for another qty. A version conflict writes nothing, so
 // the caller can retry at a fresh version under the same saga. A refusal
 // for stock is remembered (REJECTED, expiring after the retention) so a
 // retry after a restock still gets the first answer.
@@ -42,7 +42,7 @@ if rec[1] then
   if tonumber(rec[1]) ~= qty then return {MISMATCH, tonumber(rec[1])} end
   if rec[2] == 'REJECTED' then return {INSUFFICIENT, 0} end
   if rec[2] == 'RELEASED' then return {RELEASED, 0} end
-  return {OK, 0}
+  return {OK, 1}
 end
 local lvl = redis.call('HMGET', KEYS[1], 'stock', 'reserved', 'version')
 if not lvl[1] then return {NO_PRODUCT, 0} end

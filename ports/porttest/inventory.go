@@ -26,6 +26,8 @@ type InventoryHarness struct {
 	Versioned ports.VersionedReserver
 	// Lookup, when not nil, is held to the ReservationLookup contract.
 	Lookup ports.ReservationLookup
+	// Fresh, when not nil, is held to the FreshReserver contract.
+	Fresh ports.FreshReserver
 }
 
 const invProduct = domain.ProductID("p-1")
@@ -116,6 +118,41 @@ func Inventory(t *testing.T, newHarness func(t *testing.T) InventoryHarness) {
 	runReaper := runIf(func(f invFixture) bool { return f.Reaper != nil }, "InventoryReaper")
 	runVersioned := runIf(func(f invFixture) bool { return f.Versioned != nil }, "VersionedReserver")
 	runLookup := runIf(func(f invFixture) bool { return f.Lookup != nil }, "ReservationLookup")
+	runFresh := runIf(func(f invFixture) bool { return f.Fresh != nil }, "FreshReserver")
+	runFresh("ReserveFresh: fresh when it takes the units, not when it replays a held or consumed one", func(t *testing.T, f invFixture) {
+		f.seed(3)
+		reserve := func(saga string, qty int64) (bool, error) {
+			t.Helper()
+			return f.Fresh.ReserveFresh(f.ctx, reservation(saga, qty, time.Minute))
+		}
+		if fresh, err := reserve("s-1", 1); err != nil || !fresh {
+			t.Fatalf("first reserve: fresh %v, %v; want fresh", fresh, err)
+		}
+		before := f.level()
+		if fresh, err := reserve("s-1", 1); err != nil || fresh {
+			t.Fatalf("the same reserve again: fresh %v, %v; want a replay", fresh, err)
+		}
+		f.unchanged(before, "a replayed ReserveFresh")
+		f.reserve("s-2", 1)
+		must(t, f.Inventory.Confirm(f.ctx, invProduct, "s-2"), "confirm")
+		if fresh, err := reserve("s-2", 1); err != nil || fresh {
+			t.Fatalf("reserve of a confirmed saga: fresh %v, %v; want a replay", fresh, err)
+		}
+		f.reserve("s-3", 1)
+		must(t, f.Inventory.Release(f.ctx, invProduct, "s-3"), "release")
+		if _, err := reserve("s-3", 1); !errors.Is(err, domain.ErrReservationReleased) {
+			t.Fatalf("reserve of a released saga: %v, want ErrReservationReleased", err)
+		}
+		if _, err := reserve("s-4", 5); !errors.Is(err, domain.ErrInsufficientStock) {
+			t.Fatalf("reserve past the stock: %v", err)
+		}
+		if _, err := reserve("s-1", 2); !errors.Is(err, domain.ErrIdempotencyMismatch) {
+			t.Fatalf("another qty under a used saga: %v, want ErrIdempotencyMismatch", err)
+		}
+		if l := f.level(); l.Reserved != 1 || l.Stock != 2 {
+			t.Fatalf("level %+v, want 1 reserved of 2 (s-1 held, s-2 sold)", l)
+		}
+	})
 	runLookup("HasReservation: held, confirmed, released and refused records count; others do not", func(t *testing.T, f invFixture) {
 		f.seed(3)
 		has := func(saga string, product domain.ProductID) bool {
