@@ -24,7 +24,7 @@ type App struct {
 	// from a replayed one, or nil (freshReserveOf): with it a keyed
 	// purchase needs no lookup of the gate before it reserves.
 	reserveFresh func(context.Context, domain.Reservation) (bool, error)
-	log  *slog.Logger
+	log          *slog.Logger
 
 	// reads collapses concurrent cache misses of one product into one
 	// catalog read; levels, concurrent gate reads of one product's level.
