@@ -35,8 +35,12 @@ type App struct {
 	// batch writes groups of sagas; nil when the saga store cannot. Then
 	// confirms groups the confirms of each product, creates the creations.
 	batch    ports.SagaBatchWriter
-	confirms *groupWriter
-	creates  *groupWriter
+	confirms *groupWriter[ports.SagaChange, *domain.Saga]
+	creates  *groupWriter[ports.SagaChange, *domain.Saga]
+	// settles confirms the gate's reservations of one product's sales in
+	// one call, when the inventory can (ports.BatchConfirmer); nil else.
+	settles    *groupWriter[domain.SagaID, error]
+	confirmAll ports.BatchConfirmer
 	// relayToken proves this instance's hold of the relay lease; lease is
 	// what this instance knows of it.
 	relayToken string
@@ -92,8 +96,12 @@ func New(d Deps, cfg Config, hooks Hooks) (*App, error) {
 		relayToken: cfg.InstanceID + "-" + d.IDs.NewID()}
 	if w, ok := d.Sagas.(ports.SagaBatchWriter); ok {
 		a.batch = w
-		a.confirms = newGroupWriter(cfg.MaxConfirmGroup, hooks, CrashInConfirmGroup)
-		a.creates = newGroupWriter(cfg.MaxConfirmGroup, hooks, "")
+		a.confirms = newGroupWriter[ports.SagaChange, *domain.Saga](cfg.MaxConfirmGroup, hooks, CrashInConfirmGroup, sagaOfChange)
+		a.creates = newGroupWriter[ports.SagaChange, *domain.Saga](cfg.MaxConfirmGroup, hooks, "", sagaOfChange)
+	}
+	if bc, ok := d.Inventory.(ports.BatchConfirmer); ok {
+		a.confirmAll = bc
+		a.settles = newGroupWriter[domain.SagaID, error](cfg.MaxConfirmGroup, hooks, "", func(s domain.SagaID) domain.SagaID { return s })
 	}
 	return a, nil
 }

@@ -27,50 +27,55 @@ import (
 // none. A purchase is told "confirmed" only after its group's write
 // returned (I7). A group refused as a whole makes each member write alone
 // (the caller's fallback), which tells each its own answer.
-type groupWriter struct {
+type groupWriter[I, O any] struct {
 	max   int
 	hooks Hooks
 	// crashAt is consulted, for every member, before a group is written
 	// ("" for none): a crash there ends every member, as a dead process
 	// would.
 	crashAt CrashPoint
+	// sagaOf names the saga of a write, for the crash hook.
+	sagaOf func(I) domain.SagaID
 
 	mu     sync.Mutex
-	queues map[string]*groupQueue
+	queues map[string]*groupQueue[I, O]
 }
 
-type groupQueue struct {
+type groupQueue[I, O any] struct {
 	writing bool
-	waiting []*groupCall
+	waiting []*groupCall[I, O]
 }
 
-type groupCall struct {
-	change ports.SagaChange
+type groupCall[I, O any] struct {
+	in I
 	// wake is closed once: when the call's result is in, or when the call
 	// is made the writer of group (then group is set first).
 	wake  chan struct{}
-	group []*groupCall
-	out   *domain.Saga
+	group []*groupCall[I, O]
+	out   O
 	err   error
 }
 
-// writeGroupFunc stores one group's changes and returns the stored sagas in
-// order (nil when the store returns none).
-type writeGroupFunc func(ctx context.Context, changes []ports.SagaChange) ([]*domain.Saga, error)
+// writeGroupFunc writes one group's inputs and returns their results in
+// order (nil when there are none).
+type writeGroupFunc[I, O any] func(ctx context.Context, ins []I) ([]O, error)
 
-func newGroupWriter(max int, hooks Hooks, crashAt CrashPoint) *groupWriter {
-	return &groupWriter{max: max, hooks: hooks, crashAt: crashAt, queues: make(map[string]*groupQueue)}
+func newGroupWriter[I, O any](max int, hooks Hooks, crashAt CrashPoint, sagaOf func(I) domain.SagaID) *groupWriter[I, O] {
+	return &groupWriter[I, O]{max: max, hooks: hooks, crashAt: crashAt, sagaOf: sagaOf, queues: make(map[string]*groupQueue[I, O])}
 }
+
+// sagaOfChange names a saga change's saga.
+func sagaOfChange(c ports.SagaChange) domain.SagaID { return c.Next.ID }
 
 // write stores change in a group with other writes of the same key and
 // returns its stored saga (if write returns them) or the group's error.
 // The group is written under the context of the member that writes it.
-func (g *groupWriter) write(ctx context.Context, key string, change ports.SagaChange, write writeGroupFunc) (*domain.Saga, error) {
-	c := &groupCall{change: change, wake: make(chan struct{})}
+func (g *groupWriter[I, O]) write(ctx context.Context, key string, in I, write writeGroupFunc[I, O]) (O, error) {
+	c := &groupCall[I, O]{in: in, wake: make(chan struct{})}
 	g.mu.Lock()
 	q := g.queues[key]
 	if q == nil {
-		q = &groupQueue{}
+		q = &groupQueue[I, O]{}
 		g.queues[key] = q
 	}
 	if q.writing {
@@ -82,14 +87,14 @@ func (g *groupWriter) write(ctx context.Context, key string, change ports.SagaCh
 		}
 	} else {
 		q.writing = true
-		c.group = []*groupCall{c}
+		c.group = []*groupCall[I, O]{c}
 		g.mu.Unlock()
 	}
 	g.writeGroup(ctx, key, c.group, write)
 	return c.out, c.err
 }
 
-func (g *groupWriter) await(ctx context.Context, ch <-chan struct{}) {
+func (g *groupWriter[I, O]) await(ctx context.Context, ch <-chan struct{}) {
 	if g.hooks.Await != nil {
 		g.hooks.Await(ctx, ch)
 		return
@@ -99,7 +104,7 @@ func (g *groupWriter) await(ctx context.Context, ch <-chan struct{}) {
 
 // writeGroup stores group (led by group[0], the caller), hands each member
 // its result, and hands the next group to the first waiting call.
-func (g *groupWriter) writeGroup(ctx context.Context, key string, group []*groupCall, write writeGroupFunc) {
+func (g *groupWriter[I, O]) writeGroup(ctx context.Context, key string, group []*groupCall[I, O], write writeGroupFunc[I, O]) {
 	done := false
 	defer func() {
 		if !done { // a panic in the write: no member may wait forever
@@ -119,11 +124,11 @@ func (g *groupWriter) writeGroup(ctx context.Context, key string, group []*group
 		done = true
 		return
 	}
-	changes := make([]ports.SagaChange, len(group))
+	ins := make([]I, len(group))
 	for i, c := range group {
-		changes[i] = c.change
+		ins[i] = c.in
 	}
-	outs, err := write(ctx, changes)
+	outs, err := write(ctx, ins)
 	for i, c := range group {
 		switch {
 		case err != nil:
@@ -137,12 +142,12 @@ func (g *groupWriter) writeGroup(ctx context.Context, key string, group []*group
 
 // crashed consults the crash hook for every member, as the process would
 // die for all of them.
-func (g *groupWriter) crashed(group []*groupCall) bool {
+func (g *groupWriter[I, O]) crashed(group []*groupCall[I, O]) bool {
 	if g.hooks.Crash == nil || g.crashAt == "" {
 		return false
 	}
 	for _, c := range group {
-		if g.hooks.Crash(c.change.Next.ID, g.crashAt) {
+		if g.hooks.Crash(g.sagaOf(c.in), g.crashAt) {
 			return true
 		}
 	}
@@ -151,7 +156,7 @@ func (g *groupWriter) crashed(group []*groupCall) bool {
 
 // next makes the first waiting call of key the writer of the next group,
 // or marks the key idle.
-func (g *groupWriter) next(key string) {
+func (g *groupWriter[I, O]) next(key string) {
 	g.mu.Lock()
 	q := g.queues[key]
 	if len(q.waiting) == 0 {
@@ -161,7 +166,7 @@ func (g *groupWriter) next(key string) {
 		return
 	}
 	n := min(len(q.waiting), g.max)
-	group := make([]*groupCall, n)
+	group := make([]*groupCall[I, O], n)
 	copy(group, q.waiting)
 	q.waiting = append(q.waiting[:0], q.waiting[n:]...)
 	g.mu.Unlock()

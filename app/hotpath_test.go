@@ -586,3 +586,49 @@ func TestKeyedPurchaseLearnsARetryFromItsReserve(t *testing.T) {
 	w.settle(a)
 	w.assertOK(w.restViolations())
 }
+
+// slowConfirmAll counts ConfirmAll calls and makes each take a while, as a
+// round trip to Redis does, so concurrent settles queue behind it.
+type slowConfirmAll struct {
+	*memory.Inventory
+	calls, sagas atomic.Int64
+}
+
+func (s *slowConfirmAll) ConfirmAll(ctx context.Context, p domain.ProductID, sagas []domain.SagaID) ([]error, error) {
+	s.calls.Add(1)
+	s.sagas.Add(int64(len(sagas)))
+	time.Sleep(20 * time.Millisecond)
+	return s.Inventory.ConfirmAll(ctx, p, sagas)
+}
+
+// TestSalesOfOneProductSettleTheGateTogether: concurrent purchases of one
+// product confirm their reservations in fewer gate calls than purchases
+// (ports.BatchConfirmer), each exactly once.
+func TestSalesOfOneProductSettleTheGateTogether(t *testing.T) {
+	w := newWorld(t)
+	inv := &slowConfirmAll{Inventory: w.inv}
+	a := w.appWith(app.Config{}, app.Hooks{}, func(d *app.Deps) { d.Inventory = inv })
+	const buyers = 20
+	w.supply(a, "p", buyers)
+	var wg sync.WaitGroup
+	errs := make([]error, buyers)
+	for i := range buyers {
+		wg.Go(func() {
+			_, errs[i] = a.Purchase(context.Background(), domain.PurchaseRequest{ProductID: "p", Qty: 1}, "")
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("buyer %d: %v", i, err)
+		}
+	}
+	if calls, sagas := inv.calls.Load(), inv.sagas.Load(); sagas != buyers || calls >= buyers {
+		t.Fatalf("%d sagas settled in %d calls; want all %d in fewer calls", sagas, calls, buyers)
+	}
+	if l, err := w.inv.Level(context.Background(), "p"); err != nil || l.Stock != 0 || l.Reserved != 0 {
+		t.Fatalf("gate %+v (%v): want every unit sold and nothing held", l, err)
+	}
+	w.settle(a)
+	w.assertOK(w.restViolations())
+}

@@ -410,11 +410,28 @@ func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product,
 	// fails the reaper confirms it at its deadline (the saga is COMPLETED,
 	// so it is never released).
 	if err := a.timed(ctx, "settle_gate", func(ctx context.Context) error {
-		return a.d.Inventory.Confirm(ctx, req.ProductID, id)
+		return a.settleGate(ctx, req.ProductID, id)
 	}); err != nil {
 		a.log.ErrorContext(ctx, "confirm reservation after commit; the reaper will retry", "err", err)
 	}
 	return Receipt{Saga: done}, nil
+}
+
+// settleGate confirms the gate's reservation of a durable sale: in one call
+// with the product's other sales settling at the moment, when the
+// inventory can (a hot product's confirms are committed in groups, and
+// settle in groups the same way), else alone.
+func (a *App) settleGate(ctx context.Context, product domain.ProductID, id domain.SagaID) error {
+	if a.settles == nil {
+		return a.d.Inventory.Confirm(ctx, product, id)
+	}
+	answer, err := a.settles.write(ctx, string(product), id, func(ctx context.Context, ids []domain.SagaID) ([]error, error) {
+		return a.confirmAll.ConfirmAll(ctx, product, ids)
+	})
+	if err != nil {
+		return err
+	}
+	return answer
 }
 
 // create makes the saga's first commit: in a group with other purchases'

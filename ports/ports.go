@@ -108,6 +108,18 @@ type FreshReserver interface {
 	ReserveFresh(ctx context.Context, r domain.Reservation) (fresh bool, err error)
 }
 
+// BatchConfirmer is the optional capability of an Inventory that confirms
+// the reservations of many sagas of one product in one call: a hot
+// product's purchases settle the gate together, as their sales were
+// committed together.
+type BatchConfirmer interface {
+	// ConfirmAll is Confirm of each saga's reservation of product, in one
+	// call: errs[i] is what Confirm would have returned for sagas[i]. A
+	// non-nil err is the call's own failure (an unknown outcome for every
+	// saga, as a failed Confirm's).
+	ConfirmAll(ctx context.Context, product domain.ProductID, sagas []domain.SagaID) (errs []error, err error)
+}
+
 // ReservationLookup is the optional capability of an Inventory that tells,
 // without changing anything, whether it holds or remembers a saga's
 // reservation of a product. The sold-out fast path asks it before it answers

@@ -24,6 +24,7 @@ var (
 	_ ports.InventoryLoader   = (*simInventory)(nil)
 	_ ports.VersionedReserver = (*simInventory)(nil)
 	_ ports.FreshReserver     = (*simInventory)(nil)
+	_ ports.BatchConfirmer    = (*simInventory)(nil)
 	_ ports.Locker            = (*simLocker)(nil)
 	_ ports.Catalog           = (*simStore)(nil)
 	_ ports.SagaStore         = (*simStore)(nil)
@@ -88,6 +89,17 @@ func (s *simInventory) Confirm(ctx context.Context, p domain.ProductID, saga dom
 		delete(s.w.gatePending, saga)
 	}
 	return err
+}
+
+func (s *simInventory) ConfirmAll(ctx context.Context, p domain.ProductID, sagas []domain.SagaID) ([]error, error) {
+	s.w.yield(ctx, "inventory.ConfirmAll %s %d sagas", p, len(sagas))
+	errs, err := s.inner.ConfirmAll(bg(ctx), p, sagas)
+	for i, e := range errs {
+		if e == nil {
+			delete(s.w.gatePending, sagas[i])
+		}
+	}
+	return errs, err
 }
 
 func (s *simInventory) Release(ctx context.Context, p domain.ProductID, saga domain.SagaID) error {

@@ -20,6 +20,7 @@ var (
 	_ ports.InventoryLoader   = (*Inventory)(nil)
 	_ ports.VersionedReserver = (*Inventory)(nil)
 	_ ports.FreshReserver     = (*Inventory)(nil)
+	_ ports.BatchConfirmer    = (*Inventory)(nil)
 )
 
 // DefaultRetention is how long after its deadline a consumed or rejected
@@ -212,6 +213,19 @@ func (inv *Inventory) reservationOf(product domain.ProductID, saga domain.SagaID
 		return nil, false
 	}
 	return rec, true
+}
+
+// ConfirmAll implements ports.BatchConfirmer: Confirm of each saga, in
+// order.
+func (inv *Inventory) ConfirmAll(ctx context.Context, product domain.ProductID, sagas []domain.SagaID) ([]error, error) {
+	if err := contextErr(ctx); err != nil {
+		return nil, fmt.Errorf("confirm %d sagas of %s: %w", len(sagas), product, err)
+	}
+	errs := make([]error, len(sagas))
+	for i, s := range sagas {
+		errs[i] = inv.Confirm(ctx, product, s)
+	}
+	return errs, nil
 }
 
 // Confirm implements ports.Inventory.

@@ -24,6 +24,7 @@ var (
 	_ ports.InventoryLoader   = (*Inventory)(nil)
 	_ ports.VersionedReserver = (*Inventory)(nil)
 	_ ports.FreshReserver     = (*Inventory)(nil)
+	_ ports.BatchConfirmer    = (*Inventory)(nil)
 	_ ports.Pinger            = (*Inventory)(nil)
 )
 
@@ -173,6 +174,47 @@ func (inv *Inventory) reserve(ctx context.Context, r domain.Reservation, version
 func (inv *Inventory) Confirm(ctx context.Context, product domain.ProductID, saga domain.SagaID) error {
 	return runScript(ctx, inv.c, confirmScript, fmt.Sprintf("confirm %s of %s", saga, product),
 		inv.reservationKeys(product, saga), string(saga), inv.retention.Milliseconds())
+}
+
+// ConfirmAll implements ports.BatchConfirmer with one script call: every
+// key of one product carries its hash tag, so on a Cluster the call goes
+// to the product's node.
+func (inv *Inventory) ConfirmAll(ctx context.Context, product domain.ProductID, sagas []domain.SagaID) ([]error, error) {
+	op := fmt.Sprintf("confirm %d sagas of %s", len(sagas), product)
+	if len(sagas) == 0 {
+		return nil, nil
+	}
+	if err := product.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := liveContext(ctx); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	keys := make([]string, 0, 2+len(sagas))
+	keys = append(keys, inv.levelKey(product), inv.deadlinesKey(product))
+	args := make([]any, 0, 1+len(sagas))
+	args = append(args, inv.retention.Milliseconds())
+	for _, s := range sagas {
+		keys = append(keys, inv.recordKey(product, s))
+		args = append(args, string(s))
+	}
+	reply, err := confirmAllScript.Run(ctx, inv.c, keys, args...).Result()
+	if err != nil {
+		return nil, translateErr(op, err)
+	}
+	statuses, ok := reply.([]any)
+	if !ok || len(statuses) != len(sagas) {
+		return nil, fmt.Errorf("%s: malformed script reply %v", op, reply)
+	}
+	errs := make([]error, len(sagas))
+	for i, st := range statuses {
+		code, ok := st.(int64)
+		if !ok {
+			return nil, fmt.Errorf("%s: malformed script reply %v", op, reply)
+		}
+		errs[i] = statusError(fmt.Sprintf("confirm %s of %s", sagas[i], product), code, 0)
+	}
+	return errs, nil
 }
 
 // Release implements ports.Inventory.

@@ -61,25 +61,48 @@ redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 return {OK, 0}
 `)
 
+// confirmFunc consumes a held reservation as a sale: the level at level
+// and the deadlines index lose it, its record says CONFIRMED until the
+// retention ends. It returns a status.
+const confirmFunc = `
+local function confirm(level, record, deadlines, saga, retention)
+  local rec = redis.call('HMGET', record, 'qty', 'state')
+  if not rec[1] or rec[2] == 'REJECTED' then return NO_RESERVATION end
+  if rec[2] == 'CONFIRMED' then return OK end
+  if rec[2] == 'RELEASED' then return RELEASED end
+  local qty = tonumber(rec[1])
+  local lvl = redis.call('HMGET', level, 'stock', 'reserved')
+  if not lvl[1] or tonumber(lvl[1]) < qty or tonumber(lvl[2]) < qty then return CORRUPT_LEVEL end
+  redis.call('HINCRBY', level, 'stock', '-' .. rec[1])
+  redis.call('HINCRBY', level, 'reserved', '-' .. rec[1])
+  redis.call('HINCRBY', level, 'version', 1)
+  redis.call('HSET', record, 'state', 'CONFIRMED')
+  redis.call('PEXPIRE', record, retention)
+  redis.call('ZREM', deadlines, saga)
+  return OK
+end
+`
+
 // confirmScript consumes saga ARGV[1]'s held reservation as a sale.
 //
 //	KEYS[1] level, KEYS[2] the saga's record, KEYS[3] deadlines
 //	ARGV[1] saga, ARGV[2] retention ms
-var confirmScript = newScript(`
-local rec = redis.call('HMGET', KEYS[2], 'qty', 'state')
-if not rec[1] or rec[2] == 'REJECTED' then return {NO_RESERVATION, 0} end
-if rec[2] == 'CONFIRMED' then return {OK, 0} end
-if rec[2] == 'RELEASED' then return {RELEASED, 0} end
-local qty = tonumber(rec[1])
-local lvl = redis.call('HMGET', KEYS[1], 'stock', 'reserved')
-if not lvl[1] or tonumber(lvl[1]) < qty or tonumber(lvl[2]) < qty then return {CORRUPT_LEVEL, 0} end
-redis.call('HINCRBY', KEYS[1], 'stock', '-' .. rec[1])
-redis.call('HINCRBY', KEYS[1], 'reserved', '-' .. rec[1])
-redis.call('HINCRBY', KEYS[1], 'version', 1)
-redis.call('HSET', KEYS[2], 'state', 'CONFIRMED')
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-redis.call('ZREM', KEYS[3], ARGV[1])
-return {OK, 0}
+var confirmScript = newScript(confirmFunc + `
+return {confirm(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2]), 0}
+`)
+
+// confirmAllScript confirms the held reservations of many sagas of one
+// product, each as confirmScript does, and returns their statuses in
+// order.
+//
+//	KEYS[1] level, KEYS[2] deadlines, KEYS[3..] the sagas' records
+//	ARGV[1] retention ms, ARGV[2..] the sagas, in the order of their records
+var confirmAllScript = newScript(confirmFunc + `
+local out = {}
+for i = 3, #KEYS do
+  out[#out + 1] = confirm(KEYS[1], KEYS[i], KEYS[2], ARGV[i - 1], ARGV[1])
+end
+return out
 `)
 
 // releaseScript consumes saga ARGV[1]'s held reservation without a sale.

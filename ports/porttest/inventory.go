@@ -28,6 +28,8 @@ type InventoryHarness struct {
 	Lookup ports.ReservationLookup
 	// Fresh, when not nil, is held to the FreshReserver contract.
 	Fresh ports.FreshReserver
+	// Batch, when not nil, is held to the BatchConfirmer contract.
+	Batch ports.BatchConfirmer
 }
 
 const invProduct = domain.ProductID("p-1")
@@ -151,6 +153,37 @@ func Inventory(t *testing.T, newHarness func(t *testing.T) InventoryHarness) {
 		}
 		if l := f.level(); l.Reserved != 1 || l.Stock != 2 {
 			t.Fatalf("level %+v, want 1 reserved of 2 (s-1 held, s-2 sold)", l)
+		}
+	})
+	runBatch := runIf(func(f invFixture) bool { return f.Batch != nil }, "BatchConfirmer")
+	runBatch("ConfirmAll answers each saga as Confirm would and sells the held ones once", func(t *testing.T, f invFixture) {
+		f.seed(5)
+		f.reserve("s-1", 1)
+		f.reserve("s-2", 2)
+		f.reserve("s-sold", 1)
+		f.reserve("s-back", 1)
+		must(t, f.Inventory.Confirm(f.ctx, invProduct, "s-sold"), "confirm")
+		must(t, f.Inventory.Release(f.ctx, invProduct, "s-back"), "release")
+		sagas := []domain.SagaID{"s-1", "s-never", "s-2", "s-sold", "s-back", "s-1"}
+		errs, err := f.Batch.ConfirmAll(f.ctx, invProduct, sagas)
+		must(t, err, "confirm all")
+		want := []error{nil, domain.ErrReservationNotFound, nil, nil, domain.ErrReservationReleased, nil}
+		if len(errs) != len(want) {
+			t.Fatalf("%d answers for %d sagas", len(errs), len(sagas))
+		}
+		for i, w := range want {
+			if (w == nil) != (errs[i] == nil) || (w != nil && !errors.Is(errs[i], w)) {
+				t.Errorf("%s: %v, want %v", sagas[i], errs[i], w)
+			}
+		}
+		if l := f.level(); l.Stock != 1 || l.Reserved != 0 {
+			t.Fatalf("level %+v, want stock 1 (5 - 1 - 2 - 1), nothing reserved", l)
+		}
+		if errs, err := f.Batch.ConfirmAll(f.ctx, invProduct, nil); err != nil || len(errs) != 0 {
+			t.Fatalf("confirm none: %v %v", errs, err)
+		}
+		if _, err := f.Batch.ConfirmAll(doneContext(t), invProduct, []domain.SagaID{"s-1"}); !errors.Is(err, domain.ErrUnavailable) {
+			t.Fatalf("a done context: %v, want ErrUnavailable", err)
 		}
 	})
 	runLookup("HasReservation: held, confirmed, released and refused records count; others do not", func(t *testing.T, f invFixture) {
