@@ -26,28 +26,38 @@ func (db *DB) Unpublished(ctx context.Context, limit int) ([]domain.Event, error
 	if limit <= 0 {
 		return nil, nil
 	}
-	// Each such write has at least one unpublished event, so limit writes
-	// hold at least limit events.
-	var rows []writeRow
-	err := db.cur.Load().onPrimary(ctx).Select("events", "published_seq").
-		Where("published_at IS NULL").Order("pos").Limit(limit).Find(&rows).Error
-	if err != nil {
-		return nil, fmt.Errorf("unpublished events: %w", db.translate(ctx, err))
-	}
-	out := make([]domain.Event, 0, min(limit, 4*len(rows)))
-	for _, r := range rows {
-		es, err := decodeEvents(r.Events)
+	// A write holds one to five events (a purchase's two hold three and
+	// two), so the rows are read in pages of half the events still
+	// wanted, until limit events are in or the outbox has no more: one
+	// read in the common case, and not a page of rows read for nothing.
+	out := make([]domain.Event, 0, limit)
+	var after uint64
+	for len(out) < limit {
+		page := max((limit-len(out))/2, 1)
+		var rows []writeRow
+		err := db.cur.Load().onPrimary(ctx).Select("pos", "events", "published_seq").
+			Where("published_at IS NULL AND pos > ?", after).Order("pos").Limit(page).Find(&rows).Error
 		if err != nil {
-			return nil, fmt.Errorf("unpublished events: %w", err)
+			return nil, fmt.Errorf("unpublished events: %w", db.translate(ctx, err))
 		}
-		for _, e := range es {
-			if e.Seq <= r.PublishedSeq {
-				continue
+		for _, r := range rows {
+			es, err := decodeEvents(r.Events)
+			if err != nil {
+				return nil, fmt.Errorf("unpublished events: %w", err)
 			}
-			if len(out) == limit {
-				return out, nil
+			for _, e := range es {
+				if e.Seq <= r.PublishedSeq {
+					continue
+				}
+				if len(out) == limit {
+					return out, nil
+				}
+				out = append(out, e)
 			}
-			out = append(out, e)
+			after = r.Pos
+		}
+		if len(rows) < page {
+			break
 		}
 	}
 	return out, nil
