@@ -6,9 +6,13 @@
 //
 // Three tables (migrations/, applied by Migrate with goose): products;
 // sagas, one row per purchase saga carrying its order (saga and order share
-// one optimistic-lock version); saga_events, the saga's timeline, which is
-// also the outbox. (00001 also made idempotency_keys; 00002 drops it: the
-// Idempotency-Key record lives on the saga row.) A successful purchase is
+// one optimistic-lock version); saga_event_writes, the saga's timeline,
+// which is also the outbox: one row per write of a saga, holding the events
+// that transaction added as a JSON array (a purchase is two rows), marked
+// published as a prefix of each row (published_seq). (00001 also made
+// idempotency_keys; 00002 drops it: the Idempotency-Key record lives on the
+// saga row. 00003 replaces 00001's saga_events, one row per event, with
+// saga_event_writes, copying every event.) A successful purchase is
 // exactly two commits: Create (saga row + its first events) and the Update
 // that confirms (versioned saga update + new events + the guarded decrement
 // `stock = stock - qty WHERE stock >= qty` of the product, in one
