@@ -41,6 +41,10 @@ type App struct {
 	// one call, when the inventory can (ports.BatchConfirmer); nil else.
 	settles    *groupWriter[domain.SagaID, error]
 	confirmAll ports.BatchConfirmer
+	// lookups asks the gate about the keyed requests of one product
+	// arriving together in one call (ports.BatchLookup); nil else.
+	lookups   *groupWriter[domain.SagaID, bool]
+	lookupAll ports.BatchLookup
 	// relayToken proves this instance's hold of the relay lease; lease is
 	// what this instance knows of it.
 	relayToken string
@@ -98,6 +102,10 @@ func New(d Deps, cfg Config, hooks Hooks) (*App, error) {
 		a.batch = w
 		a.confirms = newGroupWriter[ports.SagaChange, *domain.Saga](cfg.MaxConfirmGroup, hooks, CrashInConfirmGroup, sagaOfChange)
 		a.creates = newGroupWriter[ports.SagaChange, *domain.Saga](cfg.MaxConfirmGroup, hooks, "", sagaOfChange)
+	}
+	if bl, ok := d.Inventory.(ports.BatchLookup); ok {
+		a.lookupAll = bl
+		a.lookups = newGroupWriter[domain.SagaID, bool](cfg.MaxConfirmGroup, hooks, "", func(s domain.SagaID) domain.SagaID { return s })
 	}
 	if bc, ok := d.Inventory.(ports.BatchConfirmer); ok {
 		a.confirmAll = bc

@@ -549,6 +549,11 @@ func (c *lookupCounter) HasReservation(ctx context.Context, product domain.Produ
 	return c.Inventory.HasReservation(ctx, product, saga)
 }
 
+func (c *lookupCounter) HasReservations(ctx context.Context, product domain.ProductID, sagas []domain.SagaID) ([]bool, error) {
+	c.lookups.Add(int64(len(sagas)))
+	return c.Inventory.HasReservations(ctx, product, sagas)
+}
+
 // TestKeyedPurchaseLearnsARetryFromItsReserve: with a gate that tells a
 // replayed reservation (ports.FreshReserver), a keyed purchase makes no
 // lookup before it reserves, and a retry is still answered from its saga:
@@ -628,6 +633,71 @@ func TestSalesOfOneProductSettleTheGateTogether(t *testing.T) {
 	}
 	if l, err := w.inv.Level(context.Background(), "p"); err != nil || l.Stock != 0 || l.Reserved != 0 {
 		t.Fatalf("gate %+v (%v): want every unit sold and nothing held", l, err)
+	}
+	w.settle(a)
+	w.assertOK(w.restViolations())
+}
+
+// slowLookups counts gate lookups, one at a time or together, and makes
+// each take a while.
+type slowLookups struct {
+	*memory.Inventory
+	calls atomic.Int64
+}
+
+func (s *slowLookups) HasReservation(ctx context.Context, p domain.ProductID, saga domain.SagaID) (bool, error) {
+	s.calls.Add(1)
+	time.Sleep(20 * time.Millisecond)
+	return s.Inventory.HasReservation(ctx, p, saga)
+}
+
+func (s *slowLookups) HasReservations(ctx context.Context, p domain.ProductID, sagas []domain.SagaID) ([]bool, error) {
+	s.calls.Add(1)
+	time.Sleep(20 * time.Millisecond)
+	return s.Inventory.HasReservations(ctx, p, sagas)
+}
+
+// TestKeyedRequestsOnASoldOutProductAskTheGateTogether: keyed requests
+// arriving together at a product sold out in memory ask the gate in fewer
+// calls than requests (ports.BatchLookup), and each still gets its own
+// answer: the key that bought its order back, the others sold out.
+func TestKeyedRequestsOnASoldOutProductAskTheGateTogether(t *testing.T) {
+	w := newWorld(t)
+	inv := &slowLookups{Inventory: w.inv}
+	a := w.appWith(app.Config{}, app.Hooks{}, func(d *app.Deps) { d.Inventory = inv })
+	w.supply(a, "p", 1)
+	ctx := context.Background()
+	req := domain.PurchaseRequest{ProductID: "p", Qty: 1}
+	bought, err := a.Buy(ctx, req, "buyer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Buy(ctx, req, "late"); !errors.Is(err, domain.ErrInsufficientStock) {
+		t.Fatalf("the sold-out purchase that arms the mark: %v", err)
+	}
+	calls := inv.calls.Load()
+	const crowd = 20
+	var wg sync.WaitGroup
+	errs := make([]error, crowd)
+	receipts := make([]app.Receipt, crowd)
+	for i := range crowd {
+		key := fmt.Sprintf("crowd-%d", i)
+		if i == 0 {
+			key = "buyer"
+		}
+		wg.Go(func() { receipts[i], errs[i] = a.Buy(ctx, req, key) })
+	}
+	wg.Wait()
+	if r := receipts[0]; errs[0] != nil || !r.Replayed || r.Saga.Order.ID != bought.Saga.Order.ID {
+		t.Fatalf("the key that bought: %+v %v; want its order replayed", r, errs[0])
+	}
+	for i := 1; i < crowd; i++ {
+		if !errors.Is(errs[i], domain.ErrInsufficientStock) {
+			t.Fatalf("crowd-%d: %v, want insufficient stock", i, errs[i])
+		}
+	}
+	if n := inv.calls.Load() - calls; n >= crowd {
+		t.Fatalf("%d gate lookups for %d keyed requests arriving together", n, crowd)
 	}
 	w.settle(a)
 	w.assertOK(w.restViolations())

@@ -183,7 +183,18 @@ func (a *App) gateKnows(ctx context.Context, product domain.ProductID, saga doma
 	var has bool
 	err := a.step(ctx, func(ctx context.Context) error {
 		var err error
-		has, err = lookup.HasReservation(ctx, product, saga)
+		if a.lookups == nil {
+			has, err = lookup.HasReservation(ctx, product, saga)
+			return err
+		}
+		// With the product's other keyed requests of the moment, in one call.
+		has, err = a.lookups.write(ctx, string(product), saga, func(ctx context.Context, sagas []domain.SagaID) ([]bool, error) {
+			answers, err := a.lookupAll.HasReservations(ctx, product, sagas)
+			if err == nil && len(answers) != len(sagas) {
+				err = fmt.Errorf("gate lookup: %d answers for %d sagas", len(answers), len(sagas))
+			}
+			return answers, err
+		})
 		return err
 	})
 	return err != nil || has

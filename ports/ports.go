@@ -132,6 +132,14 @@ type ReservationLookup interface {
 	HasReservation(ctx context.Context, product domain.ProductID, saga domain.SagaID) (bool, error)
 }
 
+// BatchLookup is the optional capability of a ReservationLookup that
+// answers for many sagas of one product in one call: the keyed requests
+// that reach a sold-out product at the same moment ask the gate together.
+type BatchLookup interface {
+	// HasReservations is HasReservation of each saga, in order.
+	HasReservations(ctx context.Context, product domain.ProductID, sagas []domain.SagaID) ([]bool, error)
+}
+
 // Locker hands out exclusive, expiring locks identified by a key. A holder
 // proves ownership with the token it acquired with.
 type Locker interface {

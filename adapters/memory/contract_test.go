@@ -17,7 +17,7 @@ var start = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 func TestInventoryContract(t *testing.T) {
 	porttest.Inventory(t, func(t *testing.T) porttest.InventoryHarness {
 		inv := memory.NewInventory(memory.NewClock(start))
-		return porttest.InventoryHarness{Inventory: inv, Loader: inv, Reaper: inv, Versioned: inv, Lookup: inv, Fresh: inv, Batch: inv}
+		return porttest.InventoryHarness{Inventory: inv, Loader: inv, Reaper: inv, Versioned: inv, Lookup: inv, Fresh: inv, Batch: inv, Lookups: inv}
 	})
 }
 

@@ -18,7 +18,7 @@ func TestInventoryContract(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
 		porttest.Inventory(t, func(t *testing.T) porttest.InventoryHarness {
 			inv := redis.NewInventory(tg.client, redis.WithInventoryNamespace(namespace(t, tg.client)))
-			return porttest.InventoryHarness{Inventory: inv, Loader: inv, Reaper: inv, Versioned: inv, Lookup: inv, Fresh: inv, Batch: inv}
+			return porttest.InventoryHarness{Inventory: inv, Loader: inv, Reaper: inv, Versioned: inv, Lookup: inv, Fresh: inv, Batch: inv, Lookups: inv}
 		})
 	})
 }

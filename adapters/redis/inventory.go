@@ -476,7 +476,44 @@ func int64s(vals []any) ([]int64, error) {
 	return out, nil
 }
 
-var _ ports.ReservationLookup = (*Inventory)(nil)
+var (
+	_ ports.ReservationLookup = (*Inventory)(nil)
+	_ ports.BatchLookup       = (*Inventory)(nil)
+)
+
+// HasReservations implements ports.BatchLookup with one script call of
+// EXISTS per saga's record key (the keys share the product's hash tag: one
+// Cluster node).
+func (inv *Inventory) HasReservations(ctx context.Context, product domain.ProductID, sagas []domain.SagaID) ([]bool, error) {
+	op := fmt.Sprintf("has reservations of %d sagas of %s", len(sagas), product)
+	if err := liveContext(ctx); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if len(sagas) == 0 {
+		return nil, nil
+	}
+	keys := make([]string, len(sagas))
+	for i, s := range sagas {
+		keys[i] = inv.recordKey(product, s)
+	}
+	reply, err := existsEachScript.Run(ctx, inv.c, keys).Result()
+	if err != nil {
+		return nil, translateErr(op, err)
+	}
+	vals, ok := reply.([]any)
+	if !ok || len(vals) != len(sagas) {
+		return nil, fmt.Errorf("%s: malformed script reply %v", op, reply)
+	}
+	out := make([]bool, len(sagas))
+	for i, v := range vals {
+		n, ok := v.(int64)
+		if !ok {
+			return nil, fmt.Errorf("%s: malformed script reply %v", op, reply)
+		}
+		out[i] = n == 1
+	}
+	return out, nil
+}
 
 // HasReservation implements ports.ReservationLookup with one EXISTS of the
 // saga's record key: held, consumed and refused records all count, until

@@ -105,6 +105,15 @@ end
 return out
 `)
 
+// existsEachScript answers EXISTS of each key, in order.
+//
+//	KEYS the keys
+var existsEachScript = newScript(`
+local out = {}
+for i = 1, #KEYS do out[i] = redis.call('EXISTS', KEYS[i]) end
+return out
+`)
+
 // releaseScript consumes saga ARGV[1]'s held reservation without a sale.
 //
 //	KEYS[1] level, KEYS[2] the saga's record, KEYS[3] deadlines

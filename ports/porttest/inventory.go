@@ -30,6 +30,8 @@ type InventoryHarness struct {
 	Fresh ports.FreshReserver
 	// Batch, when not nil, is held to the BatchConfirmer contract.
 	Batch ports.BatchConfirmer
+	// Lookups, when not nil, is held to the BatchLookup contract.
+	Lookups ports.BatchLookup
 }
 
 const invProduct = domain.ProductID("p-1")
@@ -183,6 +185,27 @@ func Inventory(t *testing.T, newHarness func(t *testing.T) InventoryHarness) {
 			t.Fatalf("confirm none: %v %v", errs, err)
 		}
 		if _, err := f.Batch.ConfirmAll(doneContext(t), invProduct, []domain.SagaID{"s-1"}); !errors.Is(err, domain.ErrUnavailable) {
+			t.Fatalf("a done context: %v, want ErrUnavailable", err)
+		}
+	})
+	runLookups := runIf(func(f invFixture) bool { return f.Lookups != nil }, "BatchLookup")
+	runLookups("HasReservations answers each saga as HasReservation does", func(t *testing.T, f invFixture) {
+		f.seed(3)
+		f.reserve("s-held", 1)
+		f.reserve("s-sold", 1)
+		must(t, f.Inventory.Confirm(f.ctx, invProduct, "s-sold"), "confirm")
+		if err := f.Inventory.Reserve(f.ctx, reservation("s-refused", 5, time.Minute)); !errors.Is(err, domain.ErrInsufficientStock) {
+			t.Fatalf("reserve past the stock: %v", err)
+		}
+		got, err := f.Lookups.HasReservations(f.ctx, invProduct, []domain.SagaID{"s-never", "s-held", "s-sold", "s-refused", "s-held"})
+		must(t, err, "has reservations")
+		if want := []bool{false, true, true, true, true}; !slices.Equal(got, want) {
+			t.Fatalf("has reservations %v, want %v", got, want)
+		}
+		if got, err := f.Lookups.HasReservations(f.ctx, "p-other", []domain.SagaID{"s-held"}); err != nil || len(got) != 1 || got[0] {
+			t.Fatalf("under another product: %v %v, want [false]", got, err)
+		}
+		if _, err := f.Lookups.HasReservations(doneContext(t), invProduct, []domain.SagaID{"s-held"}); !errors.Is(err, domain.ErrUnavailable) {
 			t.Fatalf("a done context: %v, want ErrUnavailable", err)
 		}
 	})
