@@ -702,3 +702,31 @@ func TestKeyedRequestsOnASoldOutProductAskTheGateTogether(t *testing.T) {
 	w.settle(a)
 	w.assertOK(w.restViolations())
 }
+
+// TestLockStrategyRetryGetsItsOrderWhileTheLockIsHeld: under strategy lock
+// a retry of a finished purchase learns it is one before it queues for the
+// product's lock: it gets its order back, not lock_busy, while another
+// buyer holds the lock.
+func TestLockStrategyRetryGetsItsOrderWhileTheLockIsHeld(t *testing.T) {
+	w := newWorld(t)
+	a := w.appWith(app.Config{Strategy: app.StrategyLock}, app.Hooks{}, nil)
+	w.supply(a, "p", 3)
+	ctx := context.Background()
+	req := domain.PurchaseRequest{ProductID: "p", Qty: 1}
+	first, err := a.Buy(ctx, req, "key-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.locker.Acquire(ctx, app.LockKey("p"), "another-buyer", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	again, err := a.Buy(ctx, req, "key-1")
+	if err != nil || !again.Replayed || again.Saga.Order.ID != first.Saga.Order.ID {
+		t.Fatalf("retry while the lock is held: %+v %v; want the first order replayed", again, err)
+	}
+	if err := w.locker.Release(ctx, app.LockKey("p"), "another-buyer"); err != nil {
+		t.Fatal(err)
+	}
+	w.settle(a)
+	w.assertOK(w.restViolations())
+}

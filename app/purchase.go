@@ -437,7 +437,11 @@ func (a *App) settleGate(ctx context.Context, product domain.ProductID, id domai
 		return a.d.Inventory.Confirm(ctx, product, id)
 	}
 	answer, err := a.settles.write(ctx, string(product), id, func(ctx context.Context, ids []domain.SagaID) ([]error, error) {
-		return a.confirmAll.ConfirmAll(ctx, product, ids)
+		errs, err := a.confirmAll.ConfirmAll(ctx, product, ids)
+		if err == nil && len(errs) != len(ids) {
+			err = fmt.Errorf("settle the gate: %d answers for %d sagas", len(errs), len(ids))
+		}
+		return errs, err
 	})
 	if err != nil {
 		return err

@@ -67,19 +67,19 @@ func newGate(s Strategy, d Deps, cfg Config) (gate, error) {
 }
 
 // freshReserveOf returns the gate's reserve as one that tells a
-// reservation it took from one it replayed (ports.FreshReserver), or nil
-// when the gate cannot tell: the optimistic gate reserves by version, and
-// an inventory may lack the capability.
+// reservation it took from one it replayed (ports.FreshReserver), or nil,
+// and a keyed purchase asks the gate before it reserves instead. Only the
+// atomic gate uses it: the optimistic gate reserves by version, the lock
+// gate takes the product's lock first (a retry of a finished purchase must
+// learn it is one before it queues for the lock, or it could be answered
+// lock_busy instead of its order), and an inventory may lack the
+// capability.
 func freshReserveOf(g gate, inv ports.Inventory) func(context.Context, domain.Reservation) (bool, error) {
 	fr, ok := inv.(ports.FreshReserver)
-	if !ok {
+	if _, atomic := g.(atomicGate); !ok || !atomic {
 		return nil
 	}
-	switch g.(type) {
-	case atomicGate, *lockGate: // their reserve is the inventory's Reserve
-		return fr.ReserveFresh
-	}
-	return nil
+	return fr.ReserveFresh
 }
 
 // atomicGate relies on the inventory's atomic reserve alone.

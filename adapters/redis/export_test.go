@@ -26,3 +26,9 @@ var StatusError = statusError
 
 // TranslateErr exposes the error classification to the tests.
 var TranslateErr = translateErr
+
+// ReserveFreshNonce is ReserveFresh under a given nonce, so a test can
+// replay exactly what a transport retry of one call sends.
+func (inv *Inventory) ReserveFreshNonce(ctx context.Context, r domain.Reservation, nonce string) (bool, error) {
+	return inv.reserve(ctx, r, "", nonce)
+}

@@ -133,14 +133,18 @@ func (inv *Inventory) reservationKeys(p domain.ProductID, s domain.SagaID) []str
 // deadline of a retry may differ: the first one stays); another quantity
 // gets domain.ErrIdempotencyMismatch.
 func (inv *Inventory) Reserve(ctx context.Context, r domain.Reservation) error {
-	_, err := inv.reserve(ctx, r, "")
+	_, err := inv.reserve(ctx, r, "", "")
 	return err
 }
 
 // ReserveFresh implements ports.FreshReserver: Reserve, telling from the
 // script's answer whether this call took the units or replayed a record.
+// The call carries a random nonce that a reservation it takes keeps: when
+// go-redis sends the script again after losing its reply (a read timeout,
+// a dropped connection), the record it finds is this call's own, and is
+// reported fresh, not as a replay.
 func (inv *Inventory) ReserveFresh(ctx context.Context, r domain.Reservation) (bool, error) {
-	return inv.reserve(ctx, r, "")
+	return inv.reserve(ctx, r, "", rand.Text())
 }
 
 // ReserveIfVersion implements ports.VersionedReserver. An earlier answer for
@@ -148,12 +152,13 @@ func (inv *Inventory) ReserveFresh(ctx context.Context, r domain.Reservation) (b
 // domain.ErrConflict is never remembered, because the caller retries it with
 // the same saga ID after reading a fresh version.
 func (inv *Inventory) ReserveIfVersion(ctx context.Context, r domain.Reservation, version int64) error {
-	_, err := inv.reserve(ctx, r, strconv.FormatInt(version, 10))
+	_, err := inv.reserve(ctx, r, strconv.FormatInt(version, 10), "")
 	return err
 }
 
-// reserve reports whether it took the units (false for a replay).
-func (inv *Inventory) reserve(ctx context.Context, r domain.Reservation, version string) (bool, error) {
+// reserve reports whether it took the units (false for a replay of a
+// record another call made: see ReserveFresh for nonce).
+func (inv *Inventory) reserve(ctx context.Context, r domain.Reservation, version, nonce string) (bool, error) {
 	op := "reserve " + string(r.SagaID)
 	if err := r.SagaID.Validate(); err != nil {
 		return false, fmt.Errorf("reserve: %w", err)
@@ -166,7 +171,7 @@ func (inv *Inventory) reserve(ctx context.Context, r domain.Reservation, version
 	}
 	replayed, err := runScriptDetail(ctx, inv.c, reserveScript, op+" of "+string(r.ProductID),
 		inv.reservationKeys(r.ProductID, r.SagaID),
-		string(r.SagaID), r.Qty, r.Deadline.UnixMilli(), inv.retention.Milliseconds(), version)
+		string(r.SagaID), r.Qty, r.Deadline.UnixMilli(), inv.retention.Milliseconds(), version, nonce)
 	return err == nil && replayed == 0, err
 }
 

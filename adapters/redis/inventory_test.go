@@ -86,6 +86,34 @@ func TestAddStockRetryOfOneCallAppliesOnce(t *testing.T) {
 	}
 }
 
+// go-redis resends the reserve script whose reply was lost; the record
+// the resend finds is the call's own, and ReserveFresh must say fresh, or a
+// keyed purchase would take a reservation it believes is an earlier
+// request's and never give it back.
+func TestReserveFreshRetryOfOneCallIsStillFresh(t *testing.T) {
+	tg := connectSingle(t)
+	ctx := t.Context()
+	inv := redis.NewInventory(tg.client, redis.WithInventoryNamespace(namespace(t, tg.client)))
+	if err := inv.SetStock(ctx, "p-1", 5); err != nil {
+		t.Fatal(err)
+	}
+	r := domain.Reservation{SagaID: "s-1", ProductID: "p-1", Qty: 2, Deadline: time.Now().Add(time.Minute)}
+	for i := range 3 { // the call and two resends of it
+		if fresh, err := inv.ReserveFreshNonce(ctx, r, "call-1"); err != nil || !fresh {
+			t.Fatalf("send %d of one call: fresh %v, %v; want fresh", i+1, fresh, err)
+		}
+	}
+	if fresh, err := inv.ReserveFreshNonce(ctx, r, "call-2"); err != nil || fresh {
+		t.Fatalf("another call for the same saga: fresh %v, %v; want a replay", fresh, err)
+	}
+	if fresh, err := inv.ReserveFresh(ctx, r); err != nil || fresh {
+		t.Fatalf("ReserveFresh for the same saga: fresh %v, %v; want a replay", fresh, err)
+	}
+	if l, err := inv.Level(ctx, "p-1"); err != nil || l.Reserved != 2 {
+		t.Fatalf("level %+v, %v; want 2 reserved once", l, err)
+	}
+}
+
 func TestStockBoundsAndValidation(t *testing.T) {
 	tg := connectSingle(t)
 	ctx := t.Context()

@@ -27,21 +27,25 @@ func newScript(body string) *goredis.Script { return goredis.NewScript(statusPre
 //
 //	KEYS[1] level, KEYS[2] the saga's record, KEYS[3] deadlines
 //	ARGV[1] saga, ARGV[2] qty, ARGV[3] deadline ms, ARGV[4] retention ms,
-//	ARGV[5] the version the caller read, or "" for any
+//	ARGV[5] the version the caller read, or "" for any,
+//	ARGV[6] the caller's nonce for this call, or ""
 //
 // A record answers first, whatever the version: the saga's first answer is
 // replayed (REJECTED: insufficient; RELEASED: released; HELD or CONFIRMED:
-// ok, with 1 as its detail: a replay), or MISMATCH for another qty. A version conflict writes nothing, so
+// ok, with 1 as its detail: a replay, unless the record carries this
+// call's nonce: then it is this call's own reservation, answered again to a
+// transport-level retry of the call), or MISMATCH for another qty. A version conflict writes nothing, so
 // the caller can retry at a fresh version under the same saga. A refusal
 // for stock is remembered (REJECTED, expiring after the retention) so a
 // retry after a restock still gets the first answer.
 var reserveScript = newScript(`
 local qty = tonumber(ARGV[2])
-local rec = redis.call('HMGET', KEYS[2], 'qty', 'state')
+local rec = redis.call('HMGET', KEYS[2], 'qty', 'state', 'nonce')
 if rec[1] then
   if tonumber(rec[1]) ~= qty then return {MISMATCH, tonumber(rec[1])} end
   if rec[2] == 'REJECTED' then return {INSUFFICIENT, 0} end
   if rec[2] == 'RELEASED' then return {RELEASED, 0} end
+  if ARGV[6] ~= '' and rec[3] == ARGV[6] then return {OK, 0} end
   return {OK, 1}
 end
 local lvl = redis.call('HMGET', KEYS[1], 'stock', 'reserved', 'version')
@@ -56,7 +60,7 @@ if available < qty then
 end
 redis.call('HINCRBY', KEYS[1], 'reserved', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'version', 1)
-redis.call('HSET', KEYS[2], 'qty', ARGV[2], 'deadline', ARGV[3], 'state', 'HELD')
+redis.call('HSET', KEYS[2], 'qty', ARGV[2], 'deadline', ARGV[3], 'state', 'HELD', 'nonce', ARGV[6])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 return {OK, 0}
 `)
