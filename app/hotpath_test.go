@@ -538,19 +538,26 @@ func TestRelayRoundsWokenByWritesKeepThePace(t *testing.T) {
 	}
 }
 
-// lookupCounter counts the gate lookups a purchase makes.
+// lookupCounter counts the gate's lookups, one at a time or together:
+// calls, and sagas looked up. Each call takes delay, as a round trip to
+// Redis does, so concurrent lookups can queue behind it.
 type lookupCounter struct {
 	*memory.Inventory
-	lookups atomic.Int64
+	delay          time.Duration
+	calls, lookups atomic.Int64
 }
 
 func (c *lookupCounter) HasReservation(ctx context.Context, product domain.ProductID, saga domain.SagaID) (bool, error) {
+	c.calls.Add(1)
 	c.lookups.Add(1)
+	time.Sleep(c.delay)
 	return c.Inventory.HasReservation(ctx, product, saga)
 }
 
 func (c *lookupCounter) HasReservations(ctx context.Context, product domain.ProductID, sagas []domain.SagaID) ([]bool, error) {
+	c.calls.Add(1)
 	c.lookups.Add(int64(len(sagas)))
+	time.Sleep(c.delay)
 	return c.Inventory.HasReservations(ctx, product, sagas)
 }
 
@@ -638,32 +645,13 @@ func TestSalesOfOneProductSettleTheGateTogether(t *testing.T) {
 	w.assertOK(w.restViolations())
 }
 
-// slowLookups counts gate lookups, one at a time or together, and makes
-// each take a while.
-type slowLookups struct {
-	*memory.Inventory
-	calls atomic.Int64
-}
-
-func (s *slowLookups) HasReservation(ctx context.Context, p domain.ProductID, saga domain.SagaID) (bool, error) {
-	s.calls.Add(1)
-	time.Sleep(20 * time.Millisecond)
-	return s.Inventory.HasReservation(ctx, p, saga)
-}
-
-func (s *slowLookups) HasReservations(ctx context.Context, p domain.ProductID, sagas []domain.SagaID) ([]bool, error) {
-	s.calls.Add(1)
-	time.Sleep(20 * time.Millisecond)
-	return s.Inventory.HasReservations(ctx, p, sagas)
-}
-
 // TestKeyedRequestsOnASoldOutProductAskTheGateTogether: keyed requests
 // arriving together at a product sold out in memory ask the gate in fewer
 // calls than requests (ports.BatchLookup), and each still gets its own
 // answer: the key that bought its order back, the others sold out.
 func TestKeyedRequestsOnASoldOutProductAskTheGateTogether(t *testing.T) {
 	w := newWorld(t)
-	inv := &slowLookups{Inventory: w.inv}
+	inv := &lookupCounter{Inventory: w.inv, delay: 20 * time.Millisecond}
 	a := w.appWith(app.Config{}, app.Hooks{}, func(d *app.Deps) { d.Inventory = inv })
 	w.supply(a, "p", 1)
 	ctx := context.Background()

@@ -2,6 +2,7 @@ package mysql_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -483,23 +484,7 @@ func TestMigrations(t *testing.T) {
 	e := requireEnv(t)
 	ctx := context.Background()
 	const name = "flashsale_migrate_test"
-	if _, err := e.primary.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.primary.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = e.primary.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name) })
-	cfg, err := mysqldriver.ParseDSN(e.primaryDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.DBName = name
-	empty, err := pingDSN(cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer empty.Close()
+	empty, _ := e.emptyDatabase(t, name)
 
 	if v, err := mysql.SchemaVersion(ctx, empty); err != nil || v != 0 {
 		t.Fatalf("empty database at version %d (%v)", v, err)
@@ -637,24 +622,7 @@ func TestWriteAllStoresWhatItReturns(t *testing.T) {
 func TestMigration00003KeepsEveryEvent(t *testing.T) {
 	e := requireEnv(t)
 	ctx := context.Background()
-	const name = "flashsale_migrate_00003_test"
-	if _, err := e.primary.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.primary.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = e.primary.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name) })
-	cfg, err := mysqldriver.ParseDSN(e.primaryDSN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.DBName = name
-	conn, err := pingDSN(cfg.FormatDSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn, dsn := e.emptyDatabase(t, "flashsale_migrate_00003_test")
 	if err := mysql.Migrate(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
@@ -687,7 +655,7 @@ func TestMigration00003KeepsEveryEvent(t *testing.T) {
 	if err := mysql.Migrate(ctx, conn); err != nil {
 		t.Fatalf("up to 3: %v", err)
 	}
-	db := e.open(t, func(o *mysql.Options) { o.PrimaryDSNs, o.ReplicaDSNs = []string{cfg.FormatDSN()}, nil })
+	db := e.open(t, func(o *mysql.Options) { o.PrimaryDSNs, o.ReplicaDSNs = []string{dsn}, nil })
 	got, err := db.Unpublished(ctx, 100)
 	if err != nil {
 		t.Fatal(err)
@@ -724,4 +692,29 @@ func TestMigration00003KeepsEveryEvent(t *testing.T) {
 	if !slices.Equal(back, want) {
 		t.Fatalf("saga_events after going down:\n%s\nwant\n%s", strings.Join(back, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// emptyDatabase creates database name on the test primary, empty, dropped
+// when the test ends, and returns a connection to it and its DSN.
+func (e *env) emptyDatabase(t *testing.T, name string) (*sql.DB, string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := e.primary.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.primary.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = e.primary.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name) })
+	cfg, err := mysqldriver.ParseDSN(e.primaryDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DBName = name
+	conn, err := pingDSN(cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn, cfg.FormatDSN()
 }

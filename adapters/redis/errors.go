@@ -87,6 +87,25 @@ func runScriptDetail(ctx context.Context, c goredis.UniversalClient, s *goredis.
 	return detail, statusError(op, status, detail)
 }
 
+// runScriptInts runs a script that answers n integers, one per item.
+func runScriptInts(ctx context.Context, c goredis.UniversalClient, s *goredis.Script, op string, n int, keys []string, args ...any) ([]int64, error) {
+	reply, err := s.Run(ctx, c, keys, args...).Result()
+	if err != nil {
+		return nil, translateErr(op, err)
+	}
+	vals, ok := reply.([]any)
+	if !ok || len(vals) != n {
+		return nil, fmt.Errorf("%s: malformed script reply %v", op, reply)
+	}
+	out := make([]int64, n)
+	for i, v := range vals {
+		if out[i], ok = v.(int64); !ok {
+			return nil, fmt.Errorf("%s: malformed script reply %v", op, reply)
+		}
+	}
+	return out, nil
+}
+
 func decodeStatus(reply any) (status, detail int64, ok bool) {
 	arr, isArr := reply.([]any)
 	if !isArr || len(arr) != 2 {

@@ -203,20 +203,12 @@ func (inv *Inventory) ConfirmAll(ctx context.Context, product domain.ProductID, 
 		keys = append(keys, inv.recordKey(product, s))
 		args = append(args, string(s))
 	}
-	reply, err := confirmAllScript.Run(ctx, inv.c, keys, args...).Result()
+	codes, err := runScriptInts(ctx, inv.c, confirmAllScript, op, len(sagas), keys, args...)
 	if err != nil {
-		return nil, translateErr(op, err)
-	}
-	statuses, ok := reply.([]any)
-	if !ok || len(statuses) != len(sagas) {
-		return nil, fmt.Errorf("%s: malformed script reply %v", op, reply)
+		return nil, err
 	}
 	errs := make([]error, len(sagas))
-	for i, st := range statuses {
-		code, ok := st.(int64)
-		if !ok {
-			return nil, fmt.Errorf("%s: malformed script reply %v", op, reply)
-		}
+	for i, code := range codes {
 		errs[i] = statusError(fmt.Sprintf("confirm %s of %s", sagas[i], product), code, 0)
 	}
 	return errs, nil
@@ -501,20 +493,12 @@ func (inv *Inventory) HasReservations(ctx context.Context, product domain.Produc
 	for i, s := range sagas {
 		keys[i] = inv.recordKey(product, s)
 	}
-	reply, err := existsEachScript.Run(ctx, inv.c, keys).Result()
+	counts, err := runScriptInts(ctx, inv.c, existsEachScript, op, len(sagas), keys)
 	if err != nil {
-		return nil, translateErr(op, err)
-	}
-	vals, ok := reply.([]any)
-	if !ok || len(vals) != len(sagas) {
-		return nil, fmt.Errorf("%s: malformed script reply %v", op, reply)
+		return nil, err
 	}
 	out := make([]bool, len(sagas))
-	for i, v := range vals {
-		n, ok := v.(int64)
-		if !ok {
-			return nil, fmt.Errorf("%s: malformed script reply %v", op, reply)
-		}
+	for i, n := range counts {
 		out[i] = n == 1
 	}
 	return out, nil
