@@ -128,7 +128,8 @@ func (a *App) Buy(ctx context.Context, req domain.PurchaseRequest, idempotencyKe
 	// A key's saga may have reserved before (a retry). Where the sold-out
 	// fast path would answer, or the reserve cannot tell a replay, ask the
 	// gate first; otherwise the reserve tells (reserveFresh).
-	soldOut := a.adm.soldOutFor(req.ProductID, req.Qty, a.now())
+	began := a.now() // before the gate is asked: see run's began
+	soldOut := a.adm.soldOutFor(req.ProductID, req.Qty, began)
 	asked := id != "" && (soldOut || a.reserveFresh == nil)
 	known := asked && a.gateKnows(ctx, req.ProductID, id)
 	if soldOut && !known {
@@ -148,7 +149,7 @@ func (a *App) Buy(ctx context.Context, req domain.PurchaseRequest, idempotencyKe
 
 	ctx = WithLogAttrs(ctx, slog.String("saga_id", string(id)))
 	start := a.now()
-	r, err := a.purchase(ctx, id, req, idempotencyKey != "", asked, known)
+	r, err := a.purchase(ctx, id, req, began, idempotencyKey != "", asked, known)
 	outcome := Outcome(err)
 	a.metrics.PurchaseEnded(string(a.cfg.Strategy), outcome, a.now().Sub(start))
 	if outcome == "lock_busy" {
@@ -187,8 +188,15 @@ func (a *App) gateKnows(ctx context.Context, product domain.ProductID, saga doma
 			has, err = lookup.HasReservation(ctx, product, saga)
 			return err
 		}
-		// With the product's other keyed requests of the moment, in one call.
-		has, err = a.lookups.write(ctx, string(product), saga, func(ctx context.Context, sagas []domain.SagaID) ([]bool, error) {
+		// With the product's other keyed requests of the moment, in one
+		// call, which the leader's client going away must not end for
+		// the others (it keeps the step's deadline).
+		has, err = a.lookups.write(ctx, string(product), saga, func(lctx context.Context, sagas []domain.SagaID) ([]bool, error) {
+			ctx, cancel := context.WithoutCancel(lctx), func() {}
+			if deadline, ok := lctx.Deadline(); ok {
+				ctx, cancel = context.WithDeadline(ctx, deadline)
+			}
+			defer cancel()
 			answers, err := a.lookupAll.HasReservations(ctx, product, sagas)
 			if err == nil && len(answers) != len(sagas) {
 				err = fmt.Errorf("gate lookup: %d answers for %d sagas", len(answers), len(sagas))
@@ -203,7 +211,7 @@ func (a *App) gateKnows(ctx context.Context, product domain.ProductID, saga doma
 // purchase runs the saga. keyed says the saga ID comes from an
 // Idempotency-Key; asked, that the gate was asked whether it has a record
 // of it, and known its answer (a retry).
-func (a *App) purchase(ctx context.Context, id domain.SagaID, req domain.PurchaseRequest, keyed, asked, known bool) (Receipt, error) {
+func (a *App) purchase(ctx context.Context, id domain.SagaID, req domain.PurchaseRequest, began time.Time, keyed, asked, known bool) (Receipt, error) {
 	if keyed && known {
 		// A retry: its saga, if it has one, is the answer (a MySQL read
 		// that only retries pay).
@@ -238,7 +246,7 @@ func (a *App) purchase(ctx context.Context, id domain.SagaID, req domain.Purchas
 	case keyed && !known:
 		fresh = freshYes
 	}
-	r, err := a.run(ctx, id, product, req, fresh)
+	r, err := a.run(ctx, id, product, req, began, fresh)
 	if !errors.Is(err, ErrCrashed) {
 		exit() // a crashed process releases nothing: its lock runs out its TTL
 	}
@@ -296,8 +304,10 @@ const (
 )
 
 // run runs the saga's steps. fresh says whether a reservation it holds is
-// this request's own (see freshness).
-func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product, req domain.PurchaseRequest, fresh freshness) (Receipt, error) {
+// this request's own (see freshness); began is when the request began,
+// before the gate was asked about it: a saga of its key that ended before
+// then cannot be using a reservation this request found fresh.
+func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product, req domain.PurchaseRequest, began time.Time, fresh freshness) (Receipt, error) {
 	startedAt := a.now()
 	res := domain.Reservation{SagaID: id, ProductID: req.ProductID, Qty: req.Qty, Deadline: startedAt.Add(a.cfg.ReservationTTL)}
 
@@ -367,7 +377,7 @@ func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product,
 		if xerr != nil {
 			return Receipt{}, xerr
 		}
-		a.releaseIfOrphan(ctx, res, own, startedAt, stored)
+		a.releaseIfOrphan(ctx, res, own, began, stored)
 		return answer(stored, req)
 	}
 	if err != nil {
@@ -486,6 +496,10 @@ func (a *App) confirm(ctx context.Context, s *domain.Saga) (*domain.Saga, error)
 				err := a.timed(ctx, "confirm_group", func(ctx context.Context) error {
 					var err error
 					out, err = a.batch.WriteAll(ctx, changes)
+					if err == nil && len(out) != len(changes) {
+						// Unknown outcome for every member: recovery settles them.
+						err = fmt.Errorf("confirm group: %d sagas stored for %d changes: %w", len(out), len(changes), domain.ErrUnavailable)
+					}
 					return err
 				})
 				return out, err
