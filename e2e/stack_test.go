@@ -19,7 +19,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	osexec "os/exec"
@@ -445,13 +444,4 @@ func (s *stack) pidOf(t *testing.T, n int) int {
 		t.Fatal(err)
 	}
 	return pid
-}
-
-func portOpen(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
 }

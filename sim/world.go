@@ -80,7 +80,6 @@ type world struct {
 	restarts  int
 	actors    []*actor
 	arrived   int
-	nextActor int
 	step      int
 	trace     []string
 	record    bool

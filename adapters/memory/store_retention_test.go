@@ -253,5 +253,3 @@ func TestBoundedOutboxContract(t *testing.T)      { porttest.Outbox(t, newBounde
 func TestBoundedSagaBatchWriterContract(t *testing.T) {
 	porttest.SagaBatchWriter(t, newBoundedStoreHarness)
 }
-
-func sameSaga(a, b *domain.Saga) bool { return a.ID == b.ID && a.Version == b.Version }
