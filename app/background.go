@@ -13,7 +13,9 @@ import (
 // ReapExpired settles held reservations past their deadline, deciding each
 // from durable saga state, never blindly:
 //   - saga COMPLETED: the sale happened, so the reservation is confirmed
-//     (releasing it would oversell);
+//     (releasing it would oversell), unless it was taken long after the
+//     saga ended (its deadline more than twice the reservation TTL past
+//     the saga's end): then it is a reused key's orphan, and released;
 //   - saga COMPENSATED: it is released;
 //   - saga RUNNING or COMPENSATING: left alone; recovery owns the saga and
 //     releases the reservation when it finishes compensating;
@@ -71,6 +73,17 @@ func (a *App) reapOne(ctx context.Context, r domain.Reservation) (bool, error) {
 	}
 	switch s.Status {
 	case domain.SagaCompleted:
+		if r.Deadline.After(s.UpdatedAt.Add(2 * a.cfg.ReservationTTL)) {
+			// Taken long after the saga ended, so not the saga's own: a
+			// key reused after the gate forgot the saga, whose request
+			// never learned it held this (its reserve's answer was lost).
+			// Confirming it would sell the saga's units a second time.
+			// (A saga's own reservation was taken before the saga started,
+			// so its deadline is at most one reservation TTL past the
+			// saga's end; twice that leaves room for instances whose TTLs
+			// or clocks differ.)
+			return true, a.settle(ctx, r, a.d.Inventory.Release)
+		}
 		return true, a.settle(ctx, r, a.d.Inventory.Confirm)
 	case domain.SagaCompensated:
 		return true, a.settle(ctx, r, a.d.Inventory.Release)

@@ -718,3 +718,86 @@ func TestLockStrategyRetryGetsItsOrderWhileTheLockIsHeld(t *testing.T) {
 	w.settle(a)
 	w.assertOK(w.restViolations())
 }
+
+// TestReaperReleasesAReusedKeysLostReservation: a key reused long after
+// its saga completed (the gate forgot the saga) takes a reservation whose
+// answer is lost (a Redis timeout): the request never learns it holds it.
+// The reaper finds the key's saga COMPLETED but the reservation taken long
+// after it ended, and releases it rather than sell the saga's units twice
+// (I2 at rest).
+func TestReaperReleasesAReusedKeysLostReservation(t *testing.T) {
+	w := newWorld(t)
+	w.inv = memory.NewInventory(w.clock, memory.WithRetention(time.Hour))
+	a := w.appWith(app.Config{}, app.Hooks{}, func(d *app.Deps) { d.Inventory = w.inv })
+	w.supply(a, "p", 5)
+	ctx := context.Background()
+	first, err := a.Buy(ctx, domain.PurchaseRequest{ProductID: "p", Qty: 2}, "old-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Advance(3 * time.Hour) // past the gate's retention of the saga's record
+	if _, err := a.ReapExpired(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// What a reserve whose answer was lost leaves behind.
+	ttl := a.Config().ReservationTTL
+	lost := domain.Reservation{SagaID: first.Saga.ID, ProductID: "p", Qty: 2, Deadline: w.clock.Now().Add(ttl)}
+	if err := w.inv.Reserve(ctx, lost); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.Advance(ttl + time.Second)
+	if n, err := a.ReapExpired(ctx); err != nil || n != 1 {
+		t.Fatalf("reaped %d (%v), want the lost reservation", n, err)
+	}
+	if l, err := w.inv.Level(ctx, "p"); err != nil || l.Stock != 3 || l.Reserved != 0 {
+		t.Fatalf("gate %+v (%v): want 3 in stock (one sale of 2), nothing held", l, err)
+	}
+	w.settle(a)
+	w.assertOK(w.restViolations())
+}
+
+// TestReaperConfirmsACompletedSagasOwnReservation: the saga's own
+// reservation, left held when the purchase's gate settle failed, is still
+// confirmed by the reaper (it was taken before the saga ended).
+func TestReaperConfirmsACompletedSagasOwnReservation(t *testing.T) {
+	w := newWorld(t)
+	inv := &failingConfirms{Inventory: w.inv}
+	a := w.appWith(app.Config{}, app.Hooks{}, func(d *app.Deps) { d.Inventory = inv })
+	w.supply(a, "p", 5)
+	ctx := context.Background()
+	if _, err := a.Buy(ctx, domain.PurchaseRequest{ProductID: "p", Qty: 2}, "key"); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := w.inv.Level(ctx, "p"); l.Reserved != 2 {
+		t.Fatalf("gate %+v: the settle should have failed and left 2 held", l)
+	}
+	w.clock.Advance(a.Config().ReservationTTL + time.Second)
+	if n, err := a.ReapExpired(ctx); err != nil || n != 1 {
+		t.Fatalf("reaped %d (%v)", n, err)
+	}
+	if l, _ := w.inv.Level(ctx, "p"); l.Stock != 3 || l.Reserved != 0 {
+		t.Fatalf("gate %+v: want the sale confirmed (3 left)", l)
+	}
+	w.settle(a)
+	w.assertOK(w.restViolations())
+}
+
+// failingConfirms fails the purchase's gate settle (Confirm and
+// ConfirmAll) while the reaper's Confirm goes through.
+type failingConfirms struct {
+	*memory.Inventory
+	failed atomic.Bool
+}
+
+func (f *failingConfirms) ConfirmAll(ctx context.Context, p domain.ProductID, sagas []domain.SagaID) ([]error, error) {
+	f.failed.Store(true)
+	return nil, fmt.Errorf("settle: %w", domain.ErrUnavailable)
+}
+
+func (f *failingConfirms) Confirm(ctx context.Context, p domain.ProductID, saga domain.SagaID) error {
+	if !f.failed.Load() {
+		f.failed.Store(true)
+		return fmt.Errorf("settle: %w", domain.ErrUnavailable)
+	}
+	return f.Inventory.Confirm(ctx, p, saga)
+}
