@@ -105,11 +105,11 @@ func New(d Deps, cfg Config, hooks Hooks) (*App, error) {
 	}
 	if bl, ok := d.Inventory.(ports.BatchLookup); ok {
 		a.lookupAll = bl
-		a.lookups = newGroupWriter[domain.SagaID, bool](cfg.MaxConfirmGroup, hooks, "", func(s domain.SagaID) domain.SagaID { return s })
+		a.lookups = newGroupWriter[domain.SagaID, bool](cfg.MaxConfirmGroup, hooks, "", sagaOfID)
 	}
 	if bc, ok := d.Inventory.(ports.BatchConfirmer); ok {
 		a.confirmAll = bc
-		a.settles = newGroupWriter[domain.SagaID, error](cfg.MaxConfirmGroup, hooks, "", func(s domain.SagaID) domain.SagaID { return s })
+		a.settles = newGroupWriter[domain.SagaID, error](cfg.MaxConfirmGroup, hooks, "", sagaOfID)
 	}
 	return a, nil
 }

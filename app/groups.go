@@ -67,6 +67,9 @@ func newGroupWriter[I, O any](max int, hooks Hooks, crashAt CrashPoint, sagaOf f
 // sagaOfChange names a saga change's saga.
 func sagaOfChange(c ports.SagaChange) domain.SagaID { return c.Next.ID }
 
+// sagaOfID is the saga of a call that is a saga ID.
+func sagaOfID(id domain.SagaID) domain.SagaID { return id }
+
 // write stores change in a group with other writes of the same key and
 // returns its stored saga (if write returns them) or the group's error.
 // The group is written under the context of the member that writes it.
