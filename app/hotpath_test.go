@@ -440,19 +440,17 @@ func TestRelayLeaseOneRelayAtATime(t *testing.T) {
 	w.assertOK(w.restViolations())
 }
 
-// TestKeyReplayedAfterTheGateForgotItLeavesNoOrphan: a completed purchase
-// replayed after the gate's record of it aged out (its retention, or a
-// Redis failover) answers from the saga, and the reservation the replay
-// took on the way is given back, not confirmed by the reaper as if it
-// were the sale (that would take the gate's stock down twice: I2).
-func TestKeyReplayedAfterTheGateForgotItLeavesNoOrphan(t *testing.T) {
+// forgottenPurchase is a world whose gate (retention an hour) has
+// forgotten a completed purchase of 2 of "p" (stock 5) under the key
+// "old-key": three hours later, reaped.
+func forgottenPurchase(t *testing.T) (*world, *app.App, app.Receipt) {
+	t.Helper()
 	w := newWorld(t)
 	w.inv = memory.NewInventory(w.clock, memory.WithRetention(time.Hour))
 	a := w.appWith(app.Config{}, app.Hooks{}, func(d *app.Deps) { d.Inventory = w.inv })
 	w.supply(a, "p", 5)
 	ctx := context.Background()
-	req := domain.PurchaseRequest{ProductID: "p", Qty: 2}
-	first, err := a.Buy(ctx, req, "old-key")
+	first, err := a.Buy(ctx, domain.PurchaseRequest{ProductID: "p", Qty: 2}, "old-key")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -463,6 +461,18 @@ func TestKeyReplayedAfterTheGateForgotItLeavesNoOrphan(t *testing.T) {
 	if ok, _ := w.inv.HasReservation(ctx, "p", first.Saga.ID); ok {
 		t.Fatal("the gate still remembers the record: the test needs it forgotten")
 	}
+	return w, a, first
+}
+
+// TestKeyReplayedAfterTheGateForgotItLeavesNoOrphan: a completed purchase
+// replayed after the gate's record of it aged out (its retention, or a
+// Redis failover) answers from the saga, and the reservation the replay
+// took on the way is given back, not confirmed by the reaper as if it
+// were the sale (that would take the gate's stock down twice: I2).
+func TestKeyReplayedAfterTheGateForgotItLeavesNoOrphan(t *testing.T) {
+	w, a, first := forgottenPurchase(t)
+	ctx := context.Background()
+	req := domain.PurchaseRequest{ProductID: "p", Qty: 2}
 	again, err := a.Buy(ctx, req, "old-key")
 	if err != nil || !again.Replayed || again.Saga.Order.ID != first.Saga.Order.ID {
 		t.Fatalf("replay after the gate forgot: %+v %v", again, err)
@@ -726,19 +736,8 @@ func TestLockStrategyRetryGetsItsOrderWhileTheLockIsHeld(t *testing.T) {
 // after it ended, and releases it rather than sell the saga's units twice
 // (I2 at rest).
 func TestReaperReleasesAReusedKeysLostReservation(t *testing.T) {
-	w := newWorld(t)
-	w.inv = memory.NewInventory(w.clock, memory.WithRetention(time.Hour))
-	a := w.appWith(app.Config{}, app.Hooks{}, func(d *app.Deps) { d.Inventory = w.inv })
-	w.supply(a, "p", 5)
+	w, a, first := forgottenPurchase(t)
 	ctx := context.Background()
-	first, err := a.Buy(ctx, domain.PurchaseRequest{ProductID: "p", Qty: 2}, "old-key")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.clock.Advance(3 * time.Hour) // past the gate's retention of the saga's record
-	if _, err := a.ReapExpired(ctx); err != nil {
-		t.Fatal(err)
-	}
 	// What a reserve whose answer was lost leaves behind.
 	ttl := a.Config().ReservationTTL
 	lost := domain.Reservation{SagaID: first.Saga.ID, ProductID: "p", Qty: 2, Deadline: w.clock.Now().Add(ttl)}
