@@ -254,7 +254,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep := &Report{
 		Date: o.Now().UTC().Format("2006-01-02"), Started: o.Now().UTC(), Target: o.TargetName,
 		Machine:   Machine{CPUs: runtime.NumCPU(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, GoVersion: runtime.Version()},
-		Scenarios: o.Scenarios, Rate: o.Rate, DurationS: o.Duration.Seconds(), Rounds: o.Rounds, I1OK: true, OrdersOK: true,
+		Scenarios: o.Scenarios, Rate: o.Rate, DurationS: o.Duration.Seconds(), Rounds: o.Rounds, I1OK: true, OrdersOK: true, I2OK: true,
 	}
 	for _, t := range o.Targets {
 		rep.Strategies = append(rep.Strategies, t.Strategy)
@@ -293,6 +293,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			}
 			if res.Overload != nil && !res.Overload.OrdersOK() {
 				rep.OrdersOK = false
+			}
+			if res.Overload != nil && !res.Overload.I2.OK() {
+				rep.I2OK = false
 			}
 		}
 		c.close()

@@ -749,3 +749,20 @@ func readReport(t *testing.T, path string) Report {
 	}
 	return r
 }
+
+func TestI2CheckHoldsOnlyWhenTheGateHoldsNothingAndAgreesWithTheDatabase(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		check I2Check
+		ok    bool
+	}{
+		{"not checked", I2Check{Note: "no DSN"}, true},
+		{"at rest and equal", I2Check{Checked: true, GateStock: 7, GateAvailable: 7, DurableStock: 7}, true},
+		{"the gate sold twice", I2Check{Checked: true, GateStock: 5, GateAvailable: 5, DurableStock: 7}, false},
+		{"a reservation still held", I2Check{Checked: true, GateStock: 7, GateAvailable: 6, DurableStock: 7}, false},
+	} {
+		if got := c.check.OK(); got != c.ok {
+			t.Errorf("%s: OK() = %v, want %v", c.name, got, c.ok)
+		}
+	}
+}

@@ -175,8 +175,8 @@ func (c *client) saturate(ctx context.Context) (*Result, error) {
 // overload: purchases of one hot product at 2R, then 5R, R its saturating
 // rate (--saturation-rate, or the saturate scenario's of this run, or
 // found here), each with reads of another product at a modest rate
-// alongside. Then I1, and every 201's order read back: it must be
-// CONFIRMED.
+// alongside. Then I1, every 201's order read back (it must be CONFIRMED),
+// and I2 at rest for the hot product (its gate's stock is the database's).
 func (c *client) overload(ctx context.Context) (*Result, error) {
 	ov := &Overload{SaturationRate: c.o.SaturationRate, RateFrom: "--saturation-rate", ReadRate: c.o.OverloadReadRate}
 	var checks []I1Check
@@ -252,6 +252,11 @@ func (c *client) overload(ctx context.Context) (*Result, error) {
 	res.I1 = append(checks, more...)
 	ov.OrdersChecked = len(orders)
 	ov.OrdersNotConfirmed, ov.OrdersUnreadable, ov.OrderProblems = c.checkOrders(ctx, orders)
+	ov.I2 = c.i2AtRest(ctx, hot, c.o.MySQLDSN, 60*time.Second)
+	if !ov.I2.OK() {
+		res.Notes = append(res.Notes, fmt.Sprintf("I2 VIOLATED at rest: %s: gate stock %d, available %d, durable stock %d",
+			hot, ov.I2.GateStock, ov.I2.GateAvailable, ov.I2.DurableStock))
+	}
 	res.Notes = append(res.Notes, fmt.Sprintf("R = %d/s (%s); the row sums both phases, its latency and rate are the %dR phase's",
 		ov.SaturationRate, ov.RateFrom, overloadHigh))
 	for _, p := range ov.Phases {

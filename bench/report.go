@@ -108,6 +108,12 @@ func WriteTable(w io.Writer, r *Report) {
 	for _, x := range r.Results {
 		if x.Overload != nil {
 			fmt.Fprintf(w, "orders (every 201 of overload read back with GET /orders/:id is CONFIRMED): %s\n", okText(r.OrdersOK))
+			if i2 := x.Overload.I2; i2.Checked {
+				fmt.Fprintf(w, "I2 at rest (the hot product: the gate holds nothing, its stock %d = the database's %d): %s\n",
+					i2.GateStock, i2.DurableStock, okText(r.I2OK))
+			} else {
+				fmt.Fprintf(w, "I2 at rest: %s\n", i2.Note)
+			}
 			break
 		}
 	}

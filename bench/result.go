@@ -22,8 +22,12 @@ type Report struct {
 	I1OK bool `json:"i1ok"`
 	// OrdersOK: every purchase the overload scenario saw confirmed is a
 	// CONFIRMED order when read back (true when it did not run).
-	OrdersOK bool     `json:"ordersOk"`
-	Notes    []string `json:"notes,omitempty"`
+	OrdersOK bool `json:"ordersOk"`
+	// I2OK: after the overload scenario, the hot product's gate holds
+	// nothing and its stock is the database's (when the database could be
+	// read: see Overload.I2).
+	I2OK  bool     `json:"i2ok"`
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Machine is where the run happened.
@@ -287,10 +291,31 @@ type Overload struct {
 	OrdersNotConfirmed int            `json:"ordersNotConfirmed"`
 	OrdersUnreadable   int            `json:"ordersUnreadable"`
 	OrderProblems      map[string]int `json:"orderProblems,omitempty"`
+	// I2 is the hot product's stock at rest after the load: the gate's
+	// and the database's.
+	I2 I2Check `json:"i2"`
 }
 
 // OrdersOK reports whether every confirmed answer's order is CONFIRMED.
 func (o *Overload) OrdersOK() bool { return o.OrdersNotConfirmed == 0 && o.OrdersUnreadable == 0 }
+
+// I2Check is I2 (conservation) for one product at rest: the gate holds
+// nothing (available = stock) and its stock is the durable stock.
+type I2Check struct {
+	Product string `json:"product"`
+	// Checked is false when the database could not be read (--mysql off,
+	// or unreachable); Note says why.
+	Checked       bool   `json:"checked"`
+	GateStock     int64  `json:"gateStock"`
+	GateAvailable int64  `json:"gateAvailable"`
+	DurableStock  int64  `json:"durableStock"`
+	Note          string `json:"note,omitempty"`
+}
+
+// OK reports whether I2 held, or was not checked.
+func (c I2Check) OK() bool {
+	return !c.Checked || (c.GateAvailable == c.GateStock && c.GateStock == c.DurableStock)
+}
 
 // OverloadPhase is one rate of the overload scenario.
 type OverloadPhase struct {

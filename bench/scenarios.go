@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -114,28 +115,88 @@ func (c *client) settle(ctx context.Context) {
 // available is GET /products/:id's available quantity; live asks for it
 // past the near cache (Cache-Control: no-cache), as I1 checks must.
 func (c *client) available(ctx context.Context, id string, live bool) (int64, error) {
+	_, avail, err := c.level(ctx, id, live)
+	return avail, err
+}
+
+// level returns a product's available quantity and, when its view shows
+// it, its stock (the gate's; nil when not shown).
+func (c *client) level(ctx context.Context, id string, live bool) (stock *int64, available int64, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/products/"+id, nil)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	if live {
 		req.Header.Set("Cache-Control", "no-cache")
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return 0, err
+		return nil, 0, err
 	}
 	defer resp.Body.Close()
 	var p struct {
+		Stock     *int64 `json:"stock"`
 		Available *int64 `json:"available"`
 	}
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET /products/%s: %s", id, resp.Status)
+		return nil, 0, fmt.Errorf("GET /products/%s: %s", id, resp.Status)
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&p); err != nil || p.Available == nil {
-		return 0, fmt.Errorf("GET /products/%s: no available quantity in the answer", id)
+		return nil, 0, fmt.Errorf("GET /products/%s: no available quantity in the answer", id)
 	}
-	return *p.Available, nil
+	return p.Stock, *p.Available, nil
+}
+
+// i2AtRest checks I2 for product once the load is over: it waits (up to
+// wait) until the gate holds none of it (available = stock), then compares
+// the gate's stock with the database's (products.stock, read from dsn).
+func (c *client) i2AtRest(ctx context.Context, product, dsn string, wait time.Duration) I2Check {
+	check := I2Check{Product: product}
+	if dsn == "" {
+		check.Note = "not checked: no MySQL DSN (--mysql off)"
+		return check
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		stock, avail, err := c.level(ctx, product, true)
+		if err == nil && stock == nil {
+			check.Note = "not checked: the product's view shows no stock"
+			return check
+		}
+		if err == nil {
+			check.GateStock, check.GateAvailable = *stock, avail
+			if avail == *stock {
+				break
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			if err != nil {
+				check.Note = fmt.Sprintf("not checked: the gate could not be read: %v", err)
+				return check
+			}
+			break // checked as it is: reservations still held break I2
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	cfg, err := ceilingDSN(dsn)
+	if err != nil {
+		check.Note = "not checked: " + err.Error()
+		return check
+	}
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		check.Note = "not checked: " + err.Error()
+		return check
+	}
+	defer db.Close()
+	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := db.QueryRowContext(qctx, "SELECT stock FROM products WHERE id = ?", product).Scan(&check.DurableStock); err != nil {
+		check.Note = fmt.Sprintf("not checked: the durable stock could not be read: %v", err)
+		return check
+	}
+	check.Checked = true
+	return check
 }
 
 // i1 checks I1 for each product: what it was supplied, what is left, and

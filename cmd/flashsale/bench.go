@@ -170,6 +170,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !rep.OrdersOK {
 		return errors.New("a purchase answered 201 is not a CONFIRMED order when read back (see the report)")
 	}
+	if !rep.I2OK {
+		return errors.New("I2 broken: after the overload, the gate's stock is not the database's (see the report)")
+	}
 	return nil
 }
 
