@@ -209,7 +209,9 @@ func (inv *Inventory) ConfirmAll(ctx context.Context, product domain.ProductID, 
 	}
 	errs := make([]error, len(sagas))
 	for i, code := range codes {
-		errs[i] = statusError(fmt.Sprintf("confirm %s of %s", sagas[i], product), code, 0)
+		if code != statusOK { // the name of a failed confirm only: most succeed
+			errs[i] = statusError(fmt.Sprintf("confirm %s of %s", sagas[i], product), code, 0)
+		}
 	}
 	return errs, nil
 }
