@@ -3,10 +3,13 @@ package payment_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,5 +96,48 @@ func TestHandlerRejectsBadRequests(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("%q: %d, want 400", body, resp.StatusCode)
 		}
+	}
+}
+
+// TestHTTPGatewayKeepsItsConnections: a crowd's concurrent charges reuse
+// their connections round after round instead of dialling the gateway
+// again (net/http's default keeps two idle connections per host).
+func TestHTTPGatewayKeepsItsConnections(t *testing.T) {
+	const conc, rounds = 64, 3
+	g := newGateway(t, payment.Options{})
+	var arrived sync.WaitGroup // every charge of a round is in flight at once
+	inner := payment.Handler(g)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived.Done()
+		arrived.Wait()
+		inner.ServeHTTP(w, r)
+	}))
+	var dialled atomic.Int64
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dialled.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	client, err := payment.NewHTTPGateway(srv.URL, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range rounds {
+		arrived.Add(conc)
+		var wg sync.WaitGroup
+		for i := range conc {
+			wg.Go(func() {
+				saga := domain.SagaID(fmt.Sprintf("s-%d-%d", round, i))
+				if err := client.Charge(context.Background(), saga, 100); err != nil {
+					t.Errorf("charge %s: %v", saga, err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if n := dialled.Load(); n > conc {
+		t.Fatalf("%d rounds of %d concurrent charges dialled %d connections, want at most %d", rounds, conc, n, conc)
 	}
 }
