@@ -106,7 +106,9 @@ type fakeT struct {
 	errs []string
 }
 
-func (f *fakeT) Errorf(format string, args ...any) { f.errs = append(f.errs, fmt.Sprintf(format, args...)) }
+func (f *fakeT) Errorf(format string, args ...any) {
+	f.errs = append(f.errs, fmt.Sprintf(format, args...))
+}
 
 // selector is one vector selector of a PromQL expression: a metric name and
 // its label matchers.
