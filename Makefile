@@ -9,6 +9,7 @@
 #   make e2e        the end-to-end suite against the running stack
 #   make lint       gofmt check, go vet, staticcheck when installed
 #   make rules      promtool checks and unit-tests the alerting rules in deploy/prometheus
+#   make generate   regenerate the typed Go client (client/) from the OpenAPI document
 #   make sim        1000 seeded simulation runs per strategy, every fault on
 #   make fuzz       the fuzz targets, 5 minutes each (make test runs them 10 s each)
 #   make bench      flashsale bench on the stack per lock strategy, and in process; report in .stack/bench
@@ -20,7 +21,7 @@ GO      ?= go
 BIN     ?= bin/flashsale
 GOFILES  = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
 
-.PHONY: build run test rules test-race test-short fuzz-short fuzz lint fmt sim bench bench-go soak stack-up stack-down e2e clean
+.PHONY: build run test rules generate test-race test-short fuzz-short fuzz lint fmt sim bench bench-go soak stack-up stack-down e2e clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/flashsale
@@ -29,7 +30,11 @@ run:
 	$(GO) run ./cmd/flashsale serve $(ARGS)
 
 test: lint rules
+	scripts/generate --check
 	scripts/test
+
+generate:
+	scripts/generate
 
 rules:
 	scripts/rules
