@@ -522,6 +522,26 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
+	// Docs This API for people: the OpenAPI document rendered by Redoc.
+	//
+	// Corresponds with GET /docs (the `Docs` operationId).
+	Docs(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DocsHead As GET /docs: the same status and headers, no body.
+	//
+	// Corresponds with HEAD /docs (the `DocsHead` operationId).
+	DocsHead(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DocsScript The Redoc script the /docs page loads (redoc 2.5.4, MIT).
+	//
+	// Corresponds with GET /docs/redoc.standalone.js (the `DocsScript` operationId).
+	DocsScript(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DocsScriptHead As GET /docs/redoc.standalone.js: the same status and headers, no body.
+	//
+	// Corresponds with HEAD /docs/redoc.standalone.js (the `DocsScriptHead` operationId).
+	DocsScriptHead(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// Health Liveness.
 	//
 	// Corresponds with GET /healthz (the `Health` operationId).
@@ -629,6 +649,66 @@ type ClientInterface interface {
 	//
 	// Corresponds with HEAD /sagas/{id}/events (the `SagaEventsHead` operationId).
 	SagaEventsHead(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// Docs This API for people: the OpenAPI document rendered by Redoc.
+//
+// Corresponds with GET /docs (the `Docs` operationId).
+func (c *Client) Docs(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDocsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DocsHead As GET /docs: the same status and headers, no body.
+//
+// Corresponds with HEAD /docs (the `DocsHead` operationId).
+func (c *Client) DocsHead(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDocsHeadRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DocsScript The Redoc script the /docs page loads (redoc 2.5.4, MIT).
+//
+// Corresponds with GET /docs/redoc.standalone.js (the `DocsScript` operationId).
+func (c *Client) DocsScript(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDocsScriptRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DocsScriptHead As GET /docs/redoc.standalone.js: the same status and headers, no body.
+//
+// Corresponds with HEAD /docs/redoc.standalone.js (the `DocsScriptHead` operationId).
+func (c *Client) DocsScriptHead(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDocsScriptHeadRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // Health Liveness.
@@ -937,6 +1017,114 @@ func (c *Client) SagaEventsHead(ctx context.Context, id string, reqEditors ...Re
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewDocsRequest constructs an http.Request for the Docs method
+func NewDocsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/docs")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDocsHeadRequest constructs an http.Request for the DocsHead method
+func NewDocsHeadRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/docs")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodHead, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDocsScriptRequest constructs an http.Request for the DocsScript method
+func NewDocsScriptRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/docs/redoc.standalone.js")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDocsScriptHeadRequest constructs an http.Request for the DocsScriptHead method
+func NewDocsScriptHeadRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/docs/redoc.standalone.js")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodHead, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
 }
 
 // NewHealthRequest constructs an http.Request for the Health method
@@ -1552,6 +1740,34 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// DocsWithResponse This API for people: the OpenAPI document rendered by Redoc.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /docs (the `Docs` operationId).
+	DocsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*DocsReply, error)
+
+	// DocsHeadWithResponse As GET /docs: the same status and headers, no body.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with HEAD /docs (the `DocsHead` operationId).
+	DocsHeadWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*DocsHeadReply, error)
+
+	// DocsScriptWithResponse The Redoc script the /docs page loads (redoc 2.5.4, MIT).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /docs/redoc.standalone.js (the `DocsScript` operationId).
+	DocsScriptWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*DocsScriptReply, error)
+
+	// DocsScriptHeadWithResponse As GET /docs/redoc.standalone.js: the same status and headers, no body.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with HEAD /docs/redoc.standalone.js (the `DocsScriptHead` operationId).
+	DocsScriptHeadWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*DocsScriptHeadReply, error)
+
 	// HealthWithResponse Liveness.
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -1691,6 +1907,240 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with HEAD /sagas/{id}/events (the `SagaEventsHead` operationId).
 	SagaEventsHeadWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*SagaEventsHeadReply, error)
+}
+
+// DocsReply429Headers the declared response headers of an HTTP 429 response for Docs
+type DocsReply429Headers struct {
+	RetryAfter *int
+}
+
+// DocsReply503Headers the declared response headers of an HTTP 503 response for Docs
+type DocsReply503Headers struct {
+	RetryAfter *int
+}
+
+type DocsReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *ServerProblem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DocsReply429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DocsReply503Headers
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DocsReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DocsReply) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r DocsReply) GetApplicationproblemJSONDefault() *ServerProblem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DocsReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DocsReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DocsReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DocsReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DocsHeadReply429Headers the declared response headers of an HTTP 429 response for DocsHead
+type DocsHeadReply429Headers struct {
+	RetryAfter *int
+}
+
+// DocsHeadReply503Headers the declared response headers of an HTTP 503 response for DocsHead
+type DocsHeadReply503Headers struct {
+	RetryAfter *int
+}
+
+type DocsHeadReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DocsHeadReply429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DocsHeadReply503Headers
+}
+
+// GetBody returns the raw response body bytes
+func (r DocsHeadReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DocsHeadReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DocsHeadReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DocsHeadReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DocsScriptReply429Headers the declared response headers of an HTTP 429 response for DocsScript
+type DocsScriptReply429Headers struct {
+	RetryAfter *int
+}
+
+// DocsScriptReply503Headers the declared response headers of an HTTP 503 response for DocsScript
+type DocsScriptReply503Headers struct {
+	RetryAfter *int
+}
+
+type DocsScriptReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *ServerProblem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DocsScriptReply429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DocsScriptReply503Headers
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DocsScriptReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DocsScriptReply) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r DocsScriptReply) GetApplicationproblemJSONDefault() *ServerProblem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DocsScriptReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DocsScriptReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DocsScriptReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DocsScriptReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DocsScriptHeadReply429Headers the declared response headers of an HTTP 429 response for DocsScriptHead
+type DocsScriptHeadReply429Headers struct {
+	RetryAfter *int
+}
+
+// DocsScriptHeadReply503Headers the declared response headers of an HTTP 503 response for DocsScriptHead
+type DocsScriptHeadReply503Headers struct {
+	RetryAfter *int
+}
+
+type DocsScriptHeadReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DocsScriptHeadReply429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DocsScriptHeadReply503Headers
+}
+
+// GetBody returns the raw response body bytes
+func (r DocsScriptHeadReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DocsScriptHeadReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DocsScriptHeadReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DocsScriptHeadReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 type HealthReply struct {
@@ -3096,6 +3546,58 @@ func (r SagaEventsHeadReply) ContentType() string {
 	return ""
 }
 
+// DocsWithResponse This API for people: the OpenAPI document rendered by Redoc.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /docs (the `Docs` operationId).
+func (c *ClientWithResponses) DocsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*DocsReply, error) {
+	rsp, err := c.Docs(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDocsReply(rsp)
+}
+
+// DocsHeadWithResponse As GET /docs: the same status and headers, no body.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with HEAD /docs (the `DocsHead` operationId).
+func (c *ClientWithResponses) DocsHeadWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*DocsHeadReply, error) {
+	rsp, err := c.DocsHead(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDocsHeadReply(rsp)
+}
+
+// DocsScriptWithResponse The Redoc script the /docs page loads (redoc 2.5.4, MIT).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /docs/redoc.standalone.js (the `DocsScript` operationId).
+func (c *ClientWithResponses) DocsScriptWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*DocsScriptReply, error) {
+	rsp, err := c.DocsScript(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDocsScriptReply(rsp)
+}
+
+// DocsScriptHeadWithResponse As GET /docs/redoc.standalone.js: the same status and headers, no body.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with HEAD /docs/redoc.standalone.js (the `DocsScriptHead` operationId).
+func (c *ClientWithResponses) DocsScriptHeadWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*DocsScriptHeadReply, error) {
+	rsp, err := c.DocsScriptHead(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDocsScriptHeadReply(rsp)
+}
+
 // HealthWithResponse Liveness.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -3354,6 +3856,210 @@ func (c *ClientWithResponses) SagaEventsHeadWithResponse(ctx context.Context, id
 		return nil, err
 	}
 	return ParseSagaEventsHeadReply(rsp)
+}
+
+// ParseDocsReply parses an HTTP response from a DocsWithResponse call
+func ParseDocsReply(rsp *http.Response) (*DocsReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DocsReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest ServerProblem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DocsReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers DocsReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDocsHeadReply parses an HTTP response from a DocsHeadWithResponse call
+func ParseDocsHeadReply(rsp *http.Response) (*DocsHeadReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DocsHeadReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DocsHeadReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers DocsHeadReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDocsScriptReply parses an HTTP response from a DocsScriptWithResponse call
+func ParseDocsScriptReply(rsp *http.Response) (*DocsScriptReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DocsScriptReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest ServerProblem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DocsScriptReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers DocsScriptReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDocsScriptHeadReply parses an HTTP response from a DocsScriptHeadWithResponse call
+func ParseDocsScriptHeadReply(rsp *http.Response) (*DocsScriptHeadReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DocsScriptHeadReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers DocsScriptHeadReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers DocsScriptHeadReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
 }
 
 // ParseHealthReply parses an HTTP response from a HealthWithResponse call

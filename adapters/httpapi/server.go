@@ -79,6 +79,16 @@ type EventTimeline interface {
 //go:embed openapi.json
 var OpenAPI []byte
 
+// The API reference for people, GET /docs: Redoc (vendored from npm, the
+// redoc package at 2.5.4, MIT; docs/redoc.LICENSE) rendering /openapi.json
+// in the browser, with nothing fetched from outside the service.
+var (
+	//go:embed docs/index.html
+	docsPage []byte
+	//go:embed docs/redoc.standalone.js
+	redocScript []byte
+)
+
 // DefaultMaxBodyBytes is the default request body limit.
 const DefaultMaxBodyBytes = 64 << 10
 
@@ -165,6 +175,11 @@ func New(a *app.App, opts Options) (http.Handler, error) {
 	}
 
 	get("/openapi.json", guarded(func(c *gin.Context) { c.Data(http.StatusOK, "application/json", OpenAPI) })...)
+	get("/docs", guarded(func(c *gin.Context) { c.Data(http.StatusOK, "text/html; charset=utf-8", docsPage) })...)
+	get("/docs/redoc.standalone.js", guarded(func(c *gin.Context) {
+		c.Header("Cache-Control", "public, max-age=86400")
+		c.Data(http.StatusOK, "text/javascript; charset=utf-8", redocScript)
+	})...)
 	if opts.MetricsHandler != nil {
 		metrics := bearer(opts.MetricsToken, "flashsale-metrics", "metrics_disabled", "metrics need a token: none is configured")
 		get("/metrics", guarded(metrics, gin.WrapH(opts.MetricsHandler))...)
