@@ -24,13 +24,22 @@ type Drift struct {
 	Skipped string `json:"skipped,omitempty"`
 }
 
+// ReconcileOptions are Reconcile's: Fix sets drifted gates from the
+// catalog; Progress, if set, is told before each product how many of how
+// many are done, and once more at the end.
+type ReconcileOptions struct {
+	Fix      bool
+	Progress func(done, total int)
+}
+
 // Reconcile compares every product's gate stock with its durable stock
 // (MySQL is the truth; Redis is a gate that can be rebuilt from it, after a
 // failover that lost writes, say) and, with fix, sets the gate's stock from
 // the catalog. A product with reservations in flight is reported but not
 // fixed: while sagas run, the gate legitimately leads or lags the catalog
 // by their quantities, so only a product at rest can be compared exactly.
-func (a *App) Reconcile(ctx context.Context, fix bool) ([]Drift, error) {
+func (a *App) Reconcile(ctx context.Context, o ReconcileOptions) ([]Drift, error) {
+	fix := o.Fix
 	loader, ok := a.d.Inventory.(ports.InventoryLoader)
 	if fix && !ok {
 		return nil, errors.New("reconcile: the inventory adapter cannot load stock")
@@ -40,7 +49,10 @@ func (a *App) Reconcile(ctx context.Context, fix bool) ([]Drift, error) {
 		return nil, fmt.Errorf("reconcile: %w", err)
 	}
 	var drifts []Drift
-	for _, p := range products {
+	for i, p := range products {
+		if o.Progress != nil {
+			o.Progress(i, len(products))
+		}
 		var level domain.StockLevel
 		err := a.step(ctx, func(ctx context.Context) error {
 			var err error
@@ -70,6 +82,9 @@ func (a *App) Reconcile(ctx context.Context, fix bool) ([]Drift, error) {
 			}
 		}
 		drifts = append(drifts, d)
+	}
+	if o.Progress != nil {
+		o.Progress(len(products), len(products))
 	}
 	return drifts, nil
 }

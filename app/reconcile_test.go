@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/flashsale/flashsale/app"
@@ -30,14 +31,14 @@ func TestReconcileRebuildsTheGate(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	drifts, err := a.Reconcile(ctx, false)
+	drifts, err := a.Reconcile(ctx, app.ReconcileOptions{})
 	if err != nil || len(drifts) != 2 {
 		t.Fatalf("report: %+v %v; want p and q", drifts, err)
 	}
 	if l, _ := w.inv.Level(ctx, "p"); l.Stock != 9 {
 		t.Fatal("a report-only reconcile changed the gate")
 	}
-	drifts, err = a.Reconcile(ctx, true)
+	drifts, err = a.Reconcile(ctx, app.ReconcileOptions{Fix: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,8 +55,17 @@ func TestReconcileRebuildsTheGate(t *testing.T) {
 	if l, _ := w.inv.Level(ctx, "p"); l.Stock != 3 || l.Reserved != 0 {
 		t.Fatalf("p after fix: %+v, want stock 3", l)
 	}
-	if drifts, _ := a.Reconcile(ctx, false); len(drifts) != 1 || drifts[0].ProductID != "q" {
+	if drifts, _ := a.Reconcile(ctx, app.ReconcileOptions{}); len(drifts) != 1 || drifts[0].ProductID != "q" {
 		t.Fatalf("after the fix only q may drift: %+v", drifts)
+	}
+
+	// Progress: told before each product, then once at the end.
+	var seen [][2]int
+	if _, err := a.Reconcile(ctx, app.ReconcileOptions{Progress: func(done, total int) { seen = append(seen, [2]int{done, total}) }}); err != nil {
+		t.Fatal(err)
+	}
+	if want := [][2]int{{0, 2}, {1, 2}, {2, 2}}; !slices.Equal(seen, want) {
+		t.Fatalf("progress %v, want %v", seen, want)
 	}
 }
 

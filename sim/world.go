@@ -500,7 +500,7 @@ func (w *world) rest() {
 	if w.redisLost {
 		// Redis is a gate, not the truth: after losing writes it is
 		// rebuilt from the durable store (flashsale reconcile --fix).
-		drifts, err := a.Reconcile(ctx, true)
+		drifts, err := a.Reconcile(ctx, app.ReconcileOptions{Fix: true})
 		if err != nil {
 			w.fail("I2", "reconcile: %v", err)
 			return

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"text/tabwriter"
+
+	"github.com/flashsale/flashsale/app"
 )
 
 // migrate applies the schema migrations to the configured MySQL primary.
@@ -40,7 +42,21 @@ func reconcile(ctx context.Context, cfg Config, fix bool, out, logs io.Writer) e
 		return err
 	}
 	defer w.close()
-	drifts, err := w.app.Reconcile(ctx, fix)
+	// A progress line on a terminal: a catalog of many products takes one
+	// gate read each.
+	var bar *progress
+	drifts, err := w.app.Reconcile(ctx, app.ReconcileOptions{Fix: fix, Progress: func(done, total int) {
+		if bar == nil {
+			if total == 0 {
+				return
+			}
+			bar = newProgress(logs, "reconcile", total)
+		}
+		bar.set(done)
+		if done == total {
+			bar.done()
+		}
+	}})
 	if err != nil {
 		return err
 	}
