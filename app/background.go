@@ -174,6 +174,7 @@ func (a *App) RecoverStale(ctx context.Context) (int, error) {
 // the same IDs, and consumers drop them by ID.
 func (a *App) RelayEvents(ctx context.Context) (int, error) {
 	if !a.relayTurn(ctx) {
+		a.metrics.OutboxLag(0) // the lease holder reports the lag, not this instance
 		return 0, nil
 	}
 	return a.relay(ctx)
@@ -226,8 +227,12 @@ func (a *App) relay(ctx context.Context) (int, error) {
 			return sent, fmt.Errorf("relay: %w", err)
 		}
 		if len(evs) == 0 {
+			a.metrics.OutboxLag(0)
 			return sent, nil
 		}
+		// The oldest event still waiting, before the publish: a broker that
+		// refuses every batch makes the lag grow round after round.
+		a.metrics.OutboxLag(a.now().Sub(evs[0].At))
 		if err := a.step(ctx, func(ctx context.Context) error { return a.d.Publisher.Publish(ctx, evs...) }); err != nil {
 			return sent, fmt.Errorf("relay publish: %w", err)
 		}
@@ -240,7 +245,6 @@ func (a *App) relay(ctx context.Context) (int, error) {
 		}
 		sent += len(evs)
 		a.metrics.Add(ports.CounterEventsPublished, len(evs))
-		a.metrics.OutboxLag(a.now().Sub(evs[0].At))
 	}
 }
 

@@ -336,7 +336,9 @@ type Metrics interface {
 	StepDone(step string, d time.Duration, err error)
 	// Add adds n to one of the Counter totals.
 	Add(c Counter, n int)
-	// OutboxLag records the age of the oldest event a relay round published.
+	// OutboxLag records the age of the oldest unpublished event a relay
+	// round found (before it publishes them), or 0 when the round found
+	// none or this instance does not relay (another holds the lease).
 	OutboxLag(d time.Duration)
 }
 

@@ -63,7 +63,7 @@ func New() *Metrics {
 		counters: prom.NewCounterVec(prom.CounterOpts{Name: "flashsale_events_total",
 			Help: "Operational totals: cache_hit, cache_miss, lock_busy, reservations_expired, sagas_recovered, events_published."}, []string{"kind"}),
 		outboxLag: prom.NewGauge(prom.GaugeOpts{Name: "flashsale_outbox_lag_seconds",
-			Help: "Age of the oldest event in the last published outbox batch."}),
+			Help: "Age of the oldest unpublished event the last relay round found (0: none, or another instance relays)."}),
 	}
 	m.reg.MustRegister(m.requests, m.reqTime, m.purchases, m.purTime, m.stepTime, m.stepErrs, m.counters, m.outboxLag,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
