@@ -143,7 +143,16 @@ var labelLists = map[string]bool{"by": true, "without": true, "on": true, "ignor
 // matchers in the braces after it.
 func selectors(t reporter, expr string) []selector {
 	t.Helper()
+	sels, _ := parse(t, expr)
+	return sels
+}
+
+// parse is selectors, and also the labels named in by, without, on,
+// ignoring and group_left/right lists.
+func parse(t reporter, expr string) ([]selector, []string) {
+	t.Helper()
 	var out []selector
+	var grouping []string
 	s := expr
 	i := 0
 	skipSpace := func() {
@@ -204,10 +213,26 @@ func selectors(t reporter, expr string) []selector {
 			}
 			switch {
 			case labelLists[name] && next == '(':
-				for i < len(s) && s[i] != ')' {
-					i++
-				}
 				i++
+				for {
+					skipSpace()
+					if i >= len(s) {
+						t.Fatalf("%q: unclosed label list after %s", expr, name)
+					}
+					if s[i] == ')' {
+						i++
+						break
+					}
+					if s[i] == ',' {
+						i++
+						continue
+					}
+					l := ident()
+					if l == "" {
+						t.Fatalf("%q: cannot read the label list after %s near offset %d", expr, name, i)
+					}
+					grouping = append(grouping, l)
+				}
 			case strings.EqualFold(name, "offset"):
 				for i < len(s) && (s[i] == '-' || s[i] >= '0' && s[i] <= '9' || s[i] >= 'a' && s[i] <= 'z') {
 					i++ // its duration
@@ -251,7 +276,7 @@ func selectors(t reporter, expr string) []selector {
 			i++
 		}
 	}
-	return out
+	return out, grouping
 }
 
 // literalAlternatives is the values a matcher's value names: itself for
@@ -273,9 +298,22 @@ func literalAlternatives(m matcher) []string {
 // value it never takes.
 func checkExpr(t reporter, where, expr string, exported scraped, preCreated map[string]string) {
 	t.Helper()
-	sels := selectors(t, expr)
+	sels, grouping := parse(t, expr)
 	if len(sels) == 0 {
 		t.Errorf("%s: no metric found in %q", where, expr)
+	}
+	// A label a query groups or matches by must be one that some metric
+	// of the query carries.
+	for _, l := range grouping {
+		found := false
+		for _, sel := range sels {
+			if _, ok := exported[sel.metric][l]; ok {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s: no metric of %q has the label %q it groups by", where, expr, l)
+		}
 	}
 	for _, sel := range sels {
 		labels, ok := exported[sel.metric]
@@ -305,6 +343,15 @@ func checkExpr(t reporter, where, expr string, exported scraped, preCreated map[
 // exports at zero from the start, so a query's value can be checked.
 var preCreated = map[string]string{"flashsale_events_total": "kind"}
 
+// panel is a Grafana panel, or a row holding panels.
+type panel struct {
+	Title   string `json:"title"`
+	Targets []struct {
+		Expr string `json:"expr"`
+	} `json:"targets"`
+	Panels []panel `json:"panels"`
+}
+
 func TestDashboardQueriesNameExportedMetrics(t *testing.T) {
 	exported := scrape(t)
 	raw, err := os.ReadFile(filepath.Join(deployDir, "grafana", "flashsale.json"))
@@ -312,12 +359,7 @@ func TestDashboardQueriesNameExportedMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	var dash struct {
-		Panels []struct {
-			Title   string `json:"title"`
-			Targets []struct {
-				Expr string `json:"expr"`
-			} `json:"targets"`
-		} `json:"panels"`
+		Panels     []panel `json:"panels"`
 		Templating struct {
 			List []struct {
 				Name  string `json:"name"`
@@ -330,12 +372,17 @@ func TestDashboardQueriesNameExportedMetrics(t *testing.T) {
 		t.Fatalf("the dashboard is not JSON: %v", err)
 	}
 	queries := 0
-	for _, p := range dash.Panels {
-		for _, tg := range p.Targets {
-			checkExpr(t, "panel "+p.Title, tg.Expr, exported, preCreated)
-			queries++
+	var walk func(ps []panel)
+	walk = func(ps []panel) {
+		for _, p := range ps {
+			for _, tg := range p.Targets {
+				checkExpr(t, "panel "+p.Title, tg.Expr, exported, preCreated)
+				queries++
+			}
+			walk(p.Panels) // a collapsed row keeps its panels inside it
 		}
 	}
+	walk(dash.Panels)
 	labelValues := regexp.MustCompile(`^label_values\((.*),\s*([a-z_]+)\)$`)
 	for _, v := range dash.Templating.List {
 		if v.Type != "query" {
@@ -347,6 +394,11 @@ func TestDashboardQueriesNameExportedMetrics(t *testing.T) {
 			continue
 		}
 		checkExpr(t, "variable "+v.Name, m[1], exported, preCreated)
+		for _, sel := range selectors(t, m[1]) {
+			if _, ok := exported[sel.metric][m[2]]; !ok {
+				t.Errorf("variable %s: %s has no label %q", v.Name, sel.metric, m[2])
+			}
+		}
 		queries++
 	}
 	if queries < 10 {
@@ -411,6 +463,7 @@ func TestSelectorsFindWhatTheyShould(t *testing.T) {
 		{`rate(flashsale_purchases_total{outcomes="completed"}[1m])`, `has no label "outcomes"`},
 		{`rate(flashsale_events_total{kind="events_publish"}[1m])`, `never takes the value "events_publish"`},
 		{`rate(flashsale_events_total{kind=~"cache_hit|cache_mis"}[1m])`, `never takes the value "cache_mis"`},
+		{`sum by (outcomes) (rate(flashsale_purchases_total[1m]))`, `has the label "outcomes" it groups by`},
 	} {
 		ft := &fakeT{T: t}
 		checkExpr(ft, "case", tc.expr, exported, preCreated)
