@@ -32,10 +32,50 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// headless runs Chromium on url with no network but 127.0.0.1 (every other
-// host fails to resolve), giving the page's scripts up to 20 s of virtual
-// time, and returns its standard output.
-func headless(t *testing.T, bin, url string, args ...string) []byte {
+// outside stands for every host but 127.0.0.1: Chromium sends every
+// request for another host (a name or an IP address) to it as its proxy,
+// and it records them and refuses them.
+type outside struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	reqs []string
+}
+
+func newOutside(t *testing.T) *outside {
+	o := &outside{}
+	o.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.mu.Lock()
+		o.reqs = append(o.reqs, r.Method+" "+r.Host+r.URL.Path)
+		o.mu.Unlock()
+		http.Error(w, "no network beyond 127.0.0.1 in this test", http.StatusForbidden)
+	}))
+	t.Cleanup(o.srv.Close)
+	return o
+}
+
+// requests are the page's requests that left 127.0.0.1. Chromium's own
+// (its clock, component updates, account and autofill services, on
+// Google's hosts, whatever the flags) are not the page's and are left out.
+func (o *outside) requests() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var page []string
+	for _, r := range o.reqs {
+		host, _, _ := strings.Cut(strings.Fields(r)[1], "/")
+		host, _, _ = strings.Cut(host, ":")
+		if strings.HasSuffix(host, ".google.com") || strings.HasSuffix(host, ".googleapis.com") || strings.HasSuffix(host, ".gstatic.com") {
+			continue
+		}
+		page = append(page, r)
+	}
+	return page
+}
+
+// headless runs Chromium on url with no network but 127.0.0.1 (loopback
+// goes direct; every other request goes to out, which refuses it; names
+// other than 127.0.0.1 do not resolve either), giving the page's scripts
+// up to 20 s of virtual time, and returns its standard output.
+func headless(t *testing.T, bin string, out *outside, url string, args ...string) []byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -43,25 +83,27 @@ func headless(t *testing.T, bin, url string, args ...string) []byte {
 		"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
 		"--no-first-run", "--no-default-browser-check", "--disable-background-networking",
 		"--disable-component-update", "--disable-sync", "--disable-extensions",
-		"--no-proxy-server", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+		"--proxy-server=" + out.srv.URL, "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 		"--user-data-dir=" + t.TempDir(), "--window-size=1280,1600", "--virtual-time-budget=20000",
 	}
 	cmd := exec.CommandContext(ctx, bin, slices.Concat(base, args, []string{url})...)
+	cmd.WaitDelay = 5 * time.Second // a child that keeps the pipes open cannot hang the test
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	stdout, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", bin, err, stderr.String())
 	}
-	return out
+	return stdout
 }
 
 // TestDocsPageRendersTheAPI: GET /docs, loaded in headless Chromium with
 // no network beyond 127.0.0.1, renders this service's OpenAPI document
 // with the Redoc the service ships: the page, its script and the document
-// are the only requests it makes, and the rendered page names the API's
-// operations. FLASHSALE_UPDATE_SCREENSHOTS=1 also writes the screenshot
-// to docs/api-docs.png.
+// (and the browser's favicon) are the only requests it makes, none leaves
+// 127.0.0.1, and the rendered page shows the API's operations.
+// FLASHSALE_UPDATE_SCREENSHOTS=1 also writes the screenshot to
+// docs/api-docs.png.
 func TestDocsPageRendersTheAPI(t *testing.T) {
 	bin := chromium(t)
 	f := newFixture(t, fixtureOpts{})
@@ -74,10 +116,11 @@ func TestDocsPageRendersTheAPI(t *testing.T) {
 		f.h.ServeHTTP(w, r)
 	}))
 	defer srv.Close()
+	out := newOutside(t)
 
-	dom := string(headless(t, bin, srv.URL+"/docs", "--dump-dom"))
+	dom := string(headless(t, bin, out, srv.URL+"/docs", "--dump-dom"))
 	for _, want := range []string{
-		"flashsale",                   // the document's title
+		"(1.0.0)",                     // the document's version, as Redoc heads its title
 		"Buy: runs the purchase saga", // POST /purchase's summary
 		"/orders/{id}",                // a path
 		"insufficient_stock",          // from a problem's description
@@ -86,7 +129,15 @@ func TestDocsPageRendersTheAPI(t *testing.T) {
 			t.Errorf("the rendered /docs does not show %q", want)
 		}
 	}
-	if !strings.Contains(dom, `class="api-content"`) && !strings.Contains(dom, "api-content") {
+	resp, err := http.Get(srv.URL + "/docs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+		t.Errorf("/docs has no Content-Security-Policy keeping it to this service: %q", csp)
+	}
+	if !strings.Contains(dom, "api-content") {
 		t.Errorf("the page was not rendered by Redoc (no api-content element); the DOM starts: %.500s", dom)
 	}
 	mu.Lock()
@@ -97,9 +148,20 @@ func TestDocsPageRendersTheAPI(t *testing.T) {
 			t.Errorf("the page did not request %s (requests: %v)", want, got)
 		}
 	}
+	for _, p := range got {
+		if !slices.Contains([]string{"/docs", "/docs/redoc.standalone.js", "/openapi.json", "/favicon.ico"}, p) {
+			t.Errorf("the page requested %s from the service, which it should not need", p)
+		}
+	}
+	if left := out.requests(); len(left) > 0 {
+		t.Errorf("the page reached beyond 127.0.0.1: %v", left)
+	}
 
 	shot := filepath.Join(t.TempDir(), "api-docs.png")
-	headless(t, bin, srv.URL+"/docs", "--screenshot="+shot, "--hide-scrollbars")
+	headless(t, bin, out, srv.URL+"/docs", "--screenshot="+shot, "--hide-scrollbars")
+	if left := out.requests(); len(left) > 0 {
+		t.Errorf("the page reached beyond 127.0.0.1: %v", left)
+	}
 	png, err := os.ReadFile(shot)
 	if err != nil {
 		t.Fatalf("no screenshot: %v", err)

@@ -82,6 +82,9 @@ var OpenAPI []byte
 // The API reference for people, GET /docs: Redoc (vendored from npm, the
 // redoc package at 2.5.4, MIT; docs/redoc.LICENSE) rendering /openapi.json
 // in the browser, with nothing fetched from outside the service.
+const docsCSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+	"font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+
 var (
 	//go:embed docs/index.html
 	docsPage []byte
@@ -175,9 +178,16 @@ func New(a *app.App, opts Options) (http.Handler, error) {
 	}
 
 	get("/openapi.json", guarded(func(c *gin.Context) { c.Data(http.StatusOK, "application/json", OpenAPI) })...)
-	get("/docs", guarded(func(c *gin.Context) { c.Data(http.StatusOK, "text/html; charset=utf-8", docsPage) })...)
+	get("/docs", guarded(func(c *gin.Context) {
+		// The page may load only from this service: Redoc's footer links a
+		// logo on its CDN, which the browser then does not fetch. Redoc
+		// styles with inline <style> and searches in a blob: worker.
+		c.Header("Content-Security-Policy", docsCSP)
+		c.Data(http.StatusOK, "text/html; charset=utf-8", docsPage)
+	})...)
 	get("/docs/redoc.standalone.js", guarded(func(c *gin.Context) {
-		c.Header("Cache-Control", "public, max-age=86400")
+		// Not versioned in its path: a short cache, so an upgrade shows soon.
+		c.Header("Cache-Control", "public, max-age=300")
 		c.Data(http.StatusOK, "text/javascript; charset=utf-8", redocScript)
 	})...)
 	if opts.MetricsHandler != nil {
