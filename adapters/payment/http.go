@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -53,9 +54,18 @@ func NewHTTPGateway(baseURL string, timeout time.Duration) (*HTTPGateway, error)
 	// concurrent charges then close all but two after each answer and dial
 	// again (measured: 7% of an instance's CPU in dials, and the gateway's
 	// too). Keep as many as an instance runs charges at once.
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = idleConns
-	tr.MaxIdleConnsPerHost = idleConns
+	// The transport is built here, as net/http's default is, rather than
+	// cloned from http.DefaultTransport, which a program may have replaced.
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          idleConns,
+		MaxIdleConnsPerHost:   idleConns,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
 	return &HTTPGateway{base: strings.TrimRight(baseURL, "/"), client: &http.Client{Timeout: timeout, Transport: tr}}, nil
 }
 

@@ -101,15 +101,30 @@ func TestHandlerRejectsBadRequests(t *testing.T) {
 
 // TestHTTPGatewayKeepsItsConnections: a crowd's concurrent charges reuse
 // their connections round after round instead of dialling the gateway
-// again (net/http's default keeps two idle connections per host).
+// again (net/http's default keeps two idle connections per host, and 100
+// in all: 128 at once exceeds both).
 func TestHTTPGatewayKeepsItsConnections(t *testing.T) {
-	const conc, rounds = 64, 3
+	const conc, rounds = 128, 3
 	g := newGateway(t, payment.Options{})
-	var arrived sync.WaitGroup // every charge of a round is in flight at once
 	inner := payment.Handler(g)
+	// Every charge of a round is in flight at once, so the round needs conc
+	// connections: each handler waits until conc have arrived (or its
+	// request ends, so a short round cannot hang the test).
+	var mu sync.Mutex
+	arrived, all := 0, make(chan struct{})
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		arrived.Done()
-		arrived.Wait()
+		mu.Lock()
+		arrived++
+		if arrived%conc == 0 {
+			close(all)
+		}
+		wait := all
+		mu.Unlock()
+		select {
+		case <-wait:
+		case <-r.Context().Done():
+			return
+		}
 		inner.ServeHTTP(w, r)
 	}))
 	var dialled atomic.Int64
@@ -120,12 +135,11 @@ func TestHTTPGatewayKeepsItsConnections(t *testing.T) {
 	}
 	srv.Start()
 	defer srv.Close()
-	client, err := payment.NewHTTPGateway(srv.URL, 5*time.Second)
+	client, err := payment.NewHTTPGateway(srv.URL, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for round := range rounds {
-		arrived.Add(conc)
 		var wg sync.WaitGroup
 		for i := range conc {
 			wg.Go(func() {
@@ -136,6 +150,9 @@ func TestHTTPGatewayKeepsItsConnections(t *testing.T) {
 			})
 		}
 		wg.Wait()
+		mu.Lock()
+		all = make(chan struct{}) // the next round's barrier
+		mu.Unlock()
 	}
 	if n := dialled.Load(); n > conc {
 		t.Fatalf("%d rounds of %d concurrent charges dialled %d connections, want at most %d", rounds, conc, n, conc)
