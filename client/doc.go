@@ -15,5 +15,6 @@
 //	}
 package client
 
-// The generator's version is pinned here and in scripts/generate.
-//go:generate go run github.com/oapi-codegen/oapi-codegen/v2/cmd/oapi-codegen@v2.8.2 -config oapi-codegen.yaml ../adapters/httpapi/openapi.json
+// The generator is a tool of the module (go.mod's tool directive), so its
+// version is go.mod's and it runs offline.
+//go:generate go tool oapi-codegen -config oapi-codegen.yaml ../adapters/httpapi/openapi.json
