@@ -26,7 +26,7 @@ type Drift struct {
 
 // ReconcileOptions are Reconcile's: Fix sets drifted gates from the
 // catalog; Progress, if set, is told before each product how many of how
-// many are done, and once more at the end.
+// many are done, and once more when all are (not after an error).
 type ReconcileOptions struct {
 	Fix      bool
 	Progress func(done, total int)

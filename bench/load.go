@@ -36,8 +36,9 @@ type attackResult struct {
 type attackSpec struct {
 	name string
 	// rate is the arrival rate (requests/s, open model); 0 is the closed
-	// loop: conc workers on conc connections, each sending its next
-	// request when its answer is in, as fast as the target allows.
+	// loop: conc workers (on conc connections over HTTP/1.1, multiplexed
+	// over HTTP/2), each sending its next request when its answer is in,
+	// as fast as the target allows.
 	rate int
 	conc int
 	d    time.Duration
@@ -72,7 +73,10 @@ func (c *client) attackWith(ctx context.Context, spec attackSpec) attackResult {
 	// connection, so past saturation the attacker dialled thousands and
 	// their TLS handshakes took 1.8 of this machine's 2 cores, which
 	// measured the attacker, not the service. (Clone: HTTP/2 rewrites the
-	// config's ALPN list, which the setup client must not share.)
+	// config's ALPN list, which the setup client must not share; and
+	// TLSConfig must come before HTTP2, which changes it.) The streams
+	// share few connections (up to 128 each, nginx's default), so one
+	// nginx worker may carry most of a run: a crowd has a connection each.
 	atk := vegeta.NewAttacker(
 		vegeta.TLSConfig(c.o.TLS.Clone()), vegeta.HTTP2(strings.HasPrefix(c.base, "https://")), vegeta.KeepAlive(true),
 		vegeta.Timeout(30*time.Second), vegeta.Workers(workers), vegeta.MaxWorkers(maxWorkers),

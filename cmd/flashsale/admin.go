@@ -53,10 +53,10 @@ func reconcile(ctx context.Context, cfg Config, fix bool, out, logs io.Writer) e
 			bar = newProgress(logs, "reconcile", total)
 		}
 		bar.set(done)
-		if done == total {
-			bar.done()
-		}
 	}})
+	if bar != nil {
+		bar.done() // ends the line, also when reconcile stopped on an error
+	}
 	if err != nil {
 		return err
 	}
