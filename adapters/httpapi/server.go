@@ -79,12 +79,13 @@ type EventTimeline interface {
 //go:embed openapi.json
 var OpenAPI []byte
 
-// The API reference for people, GET /docs: Redoc (vendored from npm, the
-// redoc package at 2.5.4, MIT; docs/redoc.LICENSE) rendering /openapi.json
-// in the browser, with nothing fetched from outside the service.
+// docsCSP keeps GET /docs to this service's own resources.
 const docsCSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
 	"font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 
+// The API reference for people, GET /docs: Redoc (vendored from npm, the
+// redoc package at 2.5.4, MIT; docs/redoc.LICENSE) rendering /openapi.json
+// in the browser, with nothing fetched from outside the service.
 var (
 	//go:embed docs/index.html
 	docsPage []byte

@@ -53,9 +53,9 @@ func NewHTTPGateway(baseURL string, timeout time.Duration) (*HTTPGateway, error)
 	// http.DefaultTransport keeps two idle connections per host: a crowd's
 	// concurrent charges then close all but two after each answer and dial
 	// again (measured: 7% of an instance's CPU in dials, and the gateway's
-	// too). Keep as many as an instance runs charges at once.
-	// The transport is built here, as net/http's default is, rather than
-	// cloned from http.DefaultTransport, which a program may have replaced.
+	// too). Keep as many as an instance runs charges at once. The transport
+	// is built here, as net/http's default is, rather than cloned from
+	// http.DefaultTransport, which a program may have replaced.
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
