@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,14 +24,25 @@ import (
 // slotOwners maps every slot to the address of its master.
 func slotOwners(t *testing.T, c *goredis.ClusterClient) map[int]string {
 	t.Helper()
-	slots, err := c.ClusterSlots(t.Context()).Result()
+	shards, err := c.ClusterShards(t.Context()).Result()
 	if err != nil {
-		t.Fatalf("cluster slots: %v", err)
+		t.Fatalf("cluster shards: %v", err)
 	}
 	owners := make(map[int]string)
-	for _, r := range slots {
-		for s := r.Start; s <= r.End; s++ {
-			owners[s] = r.Nodes[0].Addr
+	for _, sh := range shards {
+		master := ""
+		for _, n := range sh.Nodes {
+			if n.Role == "master" {
+				master = net.JoinHostPort(n.IP, strconv.FormatInt(n.Port, 10))
+			}
+		}
+		if master == "" {
+			t.Fatalf("a shard of slots %v has no master: %+v", sh.Slots, sh.Nodes)
+		}
+		for _, r := range sh.Slots {
+			for s := r.Start; s <= r.End; s++ {
+				owners[int(s)] = master
+			}
 		}
 	}
 	return owners
