@@ -130,6 +130,8 @@ var promqlKeywords = map[string]bool{
 	// aggregations, which may have "by (...)" between them and "("
 	"sum": true, "min": true, "max": true, "avg": true, "group": true, "stddev": true, "stdvar": true,
 	"count": true, "count_values": true, "bottomk": true, "topk": true, "quantile": true,
+	"limitk": true, "limit_ratio": true,
+	"atan2": true, // a binary operator
 }
 
 // labelLists are the keywords followed by a parenthesized list of labels.
@@ -172,7 +174,7 @@ func parse(t reporter, expr string) ([]selector, []string) {
 		i++
 		var b strings.Builder
 		for i < len(s) && s[i] != q {
-			if s[i] == '\\' && i+1 < len(s) {
+			if s[i] == '\\' && q != '`' && i+1 < len(s) {
 				i++
 			}
 			b.WriteByte(s[i])
@@ -184,7 +186,11 @@ func parse(t reporter, expr string) ([]selector, []string) {
 	for i < len(s) {
 		c := s[i]
 		switch {
-		case c == '"' || c == '\'':
+		case c == '#': // a comment, to the end of the line
+			for i < len(s) && s[i] != '\n' {
+				i++
+			}
+		case c == '"' || c == '\'' || c == '`':
 			quoted()
 		case c == '[': // a range or subquery: durations only
 			for i < len(s) && s[i] != ']' {
@@ -264,7 +270,7 @@ func parse(t reporter, expr string) ([]selector, []string) {
 							i++
 						}
 						skipSpace()
-						if label == "" || op == "" || i >= len(s) || s[i] != '"' {
+						if label == "" || op == "" || i >= len(s) || !strings.ContainsRune("\"'`", rune(s[i])) {
 							t.Fatalf("%q: cannot read the matchers of %s near offset %d", expr, name, i)
 						}
 						sel.matchers = append(sel.matchers, matcher{label, op, quoted()})
@@ -442,6 +448,10 @@ func TestAlertRulesNameExportedMetrics(t *testing.T) {
 // TestSelectorsFindWhatTheyShould: the tokenizer above is what the two
 // tests trust, so it is tested on its own, misses included.
 func TestSelectorsFindWhatTheyShould(t *testing.T) {
+	if got := selectors(t, "rate(a{job='x'}[1m]) atan2 b # c d\n+ e{s=`y`}"); len(got) != 3 || got[0].metric != "a" ||
+		got[0].matchers[0].value != "x" || got[1].metric != "b" || got[2].metric != "e" || got[2].matchers[0].value != "y" {
+		t.Fatalf("quotes, atan2 and a comment: %+v", got)
+	}
 	got := selectors(t, `histogram_quantile(0.99, sum by (le, step) (rate(a_bucket{job="$job",step=~"x|y"}[1m]))) / clamp_min(sum(rate(b_total[5m] offset 1m)), 1e-9) > 0.05 and on (instance) up == 0`)
 	want := []selector{
 		{metric: "a_bucket", matchers: []matcher{{"job", "=", "$job"}, {"step", "=~", "x|y"}}},
