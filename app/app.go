@@ -51,6 +51,7 @@ type App struct {
 	lease      struct {
 		mu    sync.Mutex
 		held  bool
+		other bool      // the last ask found another instance holding it
 		askAt time.Time // the next time the Locker is asked
 	}
 	// published wakes the relay after a saga's durable write.

@@ -173,8 +173,10 @@ func (a *App) RecoverStale(ctx context.Context) (int, error) {
 // crash between publishing and marking publishes those events again, with
 // the same IDs, and consumers drop them by ID.
 func (a *App) RelayEvents(ctx context.Context) (int, error) {
-	if !a.relayTurn(ctx) {
-		a.metrics.OutboxLag(0) // the lease holder reports the lag, not this instance
+	if mine, other := a.relayTurn(ctx); !mine {
+		if other {
+			a.metrics.OutboxLag(0) // the lease holder reports the lag, not this instance
+		}
 		return 0, nil
 	}
 	return a.relay(ctx)
@@ -183,20 +185,22 @@ func (a *App) RelayEvents(ctx context.Context) (int, error) {
 // RelayLeaseKey is the Locker key of the relay lease (Config.RelayLease).
 const RelayLeaseKey = "flashsale:relay"
 
-// relayTurn reports whether this instance relays this round: always
-// without a relay lease; with one, only while it holds it. It asks the
-// Locker at most every third of the lease: the holder renews its lease
-// then (Extend), the others try to take it (Acquire) then, so rounds woken
-// by every saga write cost no round trip.
-func (a *App) relayTurn(ctx context.Context) bool {
+// relayTurn reports whether this instance relays this round (mine):
+// always without a relay lease; with one, only while it holds it; and,
+// when it does not, whether another instance does (other; false when the
+// Locker could not tell). It asks the Locker at most every third of the
+// lease: the holder renews its lease then (Extend), the others try to take
+// it (Acquire) then, so rounds woken by every saga write cost no round
+// trip.
+func (a *App) relayTurn(ctx context.Context) (mine, other bool) {
 	if a.cfg.RelayLease <= 0 || a.d.Locker == nil {
-		return true
+		return true, false
 	}
 	now := a.now()
 	a.lease.mu.Lock()
 	defer a.lease.mu.Unlock()
 	if now.Before(a.lease.askAt) {
-		return a.lease.held
+		return a.lease.held, a.lease.other
 	}
 	lease := a.cfg.RelayLease
 	op := a.d.Locker.Acquire
@@ -211,8 +215,9 @@ func (a *App) relayTurn(ctx context.Context) bool {
 		})
 	}
 	a.lease.held = err == nil
+	a.lease.other = errors.Is(err, domain.ErrLockBusy)
 	a.lease.askAt = now.Add(lease / 3)
-	return a.lease.held
+	return a.lease.held, a.lease.other
 }
 
 func (a *App) relay(ctx context.Context) (int, error) {
@@ -231,8 +236,16 @@ func (a *App) relay(ctx context.Context) (int, error) {
 			return sent, nil
 		}
 		// The oldest event still waiting, before the publish: a broker that
-		// refuses every batch makes the lag grow round after round.
-		a.metrics.OutboxLag(a.now().Sub(evs[0].At))
+		// refuses every batch makes the lag grow round after round. (The
+		// batch is in write order; its events were stamped by the clocks of
+		// the instances that wrote them.)
+		oldest := evs[0].At
+		for _, e := range evs[1:] {
+			if e.At.Before(oldest) {
+				oldest = e.At
+			}
+		}
+		a.metrics.OutboxLag(a.now().Sub(oldest))
 		if err := a.step(ctx, func(ctx context.Context) error { return a.d.Publisher.Publish(ctx, evs...) }); err != nil {
 			return sent, fmt.Errorf("relay publish: %w", err)
 		}

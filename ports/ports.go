@@ -337,8 +337,9 @@ type Metrics interface {
 	// Add adds n to one of the Counter totals.
 	Add(c Counter, n int)
 	// OutboxLag records the age of the oldest unpublished event a relay
-	// round found (before it publishes them), or 0 when the round found
-	// none or this instance does not relay (another holds the lease).
+	// round read (before it publishes them), or 0 when the round found
+	// none or another instance holds the relay lease. A round that cannot
+	// read the outbox, or cannot tell who holds the lease, records nothing.
 	OutboxLag(d time.Duration)
 }
 
