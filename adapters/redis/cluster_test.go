@@ -32,7 +32,7 @@ func slotOwners(t *testing.T, c *goredis.ClusterClient) map[int]string {
 	for _, sh := range shards {
 		master := ""
 		for _, n := range sh.Nodes {
-			if n.Role == "master" {
+			if n.Role == "master" && n.Health == "online" { // a failed old master may still be listed
 				master = net.JoinHostPort(n.IP, strconv.FormatInt(n.Port, 10))
 			}
 		}
