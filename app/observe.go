@@ -16,6 +16,14 @@ const (
 	OutcomeSaturated         = "saturated"
 )
 
+// OutcomeNames are every name Outcome gives, and the two outcomes answered
+// from memory: the values of the purchases metric's outcome label, which
+// dashboards and alerts name.
+func OutcomeNames() []string {
+	return []string{"completed", "compensated", "crashed", "invalid", "product_not_found", OutcomeInsufficientStock,
+		OutcomeSaturated, "lock_busy", "contention", "in_progress", "key_conflict", "unavailable", "error"}
+}
+
 // Outcome names how a purchase ended, for its log line and its metric.
 func Outcome(err error) string {
 	var ce *CompensatedError

@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/flashsale/flashsale/adapters/prometheus"
+	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/ports"
 )
 
@@ -290,9 +291,9 @@ func parse(t reporter, expr string) ([]selector, []string) {
 // the regex is anything else (or uses a Grafana variable).
 func literalAlternatives(m matcher) []string {
 	switch {
-	case m.op == "=" && !strings.Contains(m.value, "$"):
+	case (m.op == "=" || m.op == "!=") && !strings.Contains(m.value, "$"):
 		return []string{m.value}
-	case m.op == "=~" && regexp.MustCompile(`^[A-Za-z0-9_/|]+$`).MatchString(m.value):
+	case (m.op == "=~" || m.op == "!~") && regexp.MustCompile(`^[A-Za-z0-9_/|]+$`).MatchString(m.value):
 		return strings.Split(m.value, "|")
 	}
 	return nil
@@ -333,6 +334,13 @@ func checkExpr(t reporter, where, expr string, exported scraped, preCreated map[
 				t.Errorf("%s: %s has no label %q (in %q)", where, sel.metric, m.label, expr)
 				continue
 			}
+			if known, ok := knownValues[m.label]; ok {
+				for _, v := range literalAlternatives(m) {
+					if !slices.Contains(known, v) {
+						t.Errorf("%s: %s{%s} never takes the value %q (it takes %v)", where, sel.metric, m.label, v, known)
+					}
+				}
+			}
 			if preCreated[sel.metric] != m.label {
 				continue
 			}
@@ -348,6 +356,11 @@ func checkExpr(t reporter, where, expr string, exported scraped, preCreated map[
 // preCreated names, per metric, the label whose every value the adapter
 // exports at zero from the start, so a query's value can be checked.
 var preCreated = map[string]string{"flashsale_events_total": "kind"}
+
+// knownValues are the values some labels can take, from their source: a
+// purchase's outcome is one of app.OutcomeNames (renaming one must not
+// silence an alert that names it).
+var knownValues = map[string][]string{"outcome": app.OutcomeNames()}
 
 // panel is a Grafana panel, or a row holding panels.
 type panel struct {
@@ -474,6 +487,8 @@ func TestSelectorsFindWhatTheyShould(t *testing.T) {
 		{`rate(flashsale_events_total{kind="events_publish"}[1m])`, `never takes the value "events_publish"`},
 		{`rate(flashsale_events_total{kind=~"cache_hit|cache_mis"}[1m])`, `never takes the value "cache_mis"`},
 		{`sum by (outcomes) (rate(flashsale_purchases_total[1m]))`, `has the label "outcomes" it groups by`},
+		{`rate(flashsale_purchases_total{outcome="complete"}[1m])`, `never takes the value "complete"`},
+		{`rate(flashsale_purchases_total{outcome!~"saturated|sold_out"}[1m])`, `never takes the value "sold_out"`},
 	} {
 		ft := &fakeT{T: t}
 		checkExpr(ft, "case", tc.expr, exported, preCreated)
