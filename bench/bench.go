@@ -252,7 +252,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{
-		Date: o.Now().UTC().Format("2006-01-02"), Started: o.Now().UTC(), Target: o.TargetName,
+		Date: o.Now().UTC().Format("2006-01-02"), Started: o.Now().UTC(), Target: o.TargetName, Protocol: loadProtocol(o.TargetName),
 		Machine:   Machine{CPUs: runtime.NumCPU(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, GoVersion: runtime.Version()},
 		Scenarios: o.Scenarios, Rate: o.Rate, DurationS: o.Duration.Seconds(), Rounds: o.Rounds, I1OK: true, OrdersOK: true, I2OK: true,
 	}

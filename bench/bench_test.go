@@ -766,3 +766,21 @@ func TestI2CheckHoldsOnlyWhenTheGateHoldsNothingAndAgreesWithTheDatabase(t *test
 		}
 	}
 }
+
+// TestLoadProtocol: the attack speaks HTTP/2 to a TLS target (the edge, as
+// browsers do) and HTTP/1.1 otherwise, and the report says which.
+func TestLoadProtocol(t *testing.T) {
+	for base, want := range map[string]bool{"https://127.0.0.1:8443": true, "http://127.0.0.1:18091": false, "in-process": false} {
+		if got := overHTTP2(base); got != want {
+			t.Errorf("overHTTP2(%q) = %v, want %v", base, got, want)
+		}
+	}
+	if got := loadProtocol("https://127.0.0.1:8443"); got != "HTTP/2 over TLS" {
+		t.Errorf("loadProtocol(https) = %q", got)
+	}
+	var b strings.Builder
+	WriteTable(&b, &Report{Target: "https://edge", Protocol: loadProtocol("https://edge")})
+	if !strings.Contains(b.String(), "target https://edge (HTTP/2 over TLS)") {
+		t.Errorf("the table's first line does not name the protocol: %q", strings.SplitN(strings.TrimSpace(b.String()), "\n", 2)[0])
+	}
+}

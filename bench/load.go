@@ -32,6 +32,18 @@ type attackResult struct {
 	shedLatency    []time.Duration
 }
 
+// overHTTP2 reports whether the attack on a target speaks HTTP/2: over
+// TLS (the edge), as browsers do; plain HTTP is HTTP/1.1 keep-alive.
+func overHTTP2(base string) bool { return strings.HasPrefix(base, "https://") }
+
+// loadProtocol names the protocol the attack on base speaks, for the report.
+func loadProtocol(base string) string {
+	if overHTTP2(base) {
+		return "HTTP/2 over TLS"
+	}
+	return "HTTP/1.1 keep-alive"
+}
+
 // attackSpec says what to send and how fast.
 type attackSpec struct {
 	name string
@@ -78,7 +90,7 @@ func (c *client) attackWith(ctx context.Context, spec attackSpec) attackResult {
 	// share few connections (up to 128 each, nginx's default), so one
 	// nginx worker may carry most of a run: a crowd has a connection each.
 	atk := vegeta.NewAttacker(
-		vegeta.TLSConfig(c.o.TLS.Clone()), vegeta.HTTP2(strings.HasPrefix(c.base, "https://")), vegeta.KeepAlive(true),
+		vegeta.TLSConfig(c.o.TLS.Clone()), vegeta.HTTP2(overHTTP2(c.base)), vegeta.KeepAlive(true),
 		vegeta.Timeout(30*time.Second), vegeta.Workers(workers), vegeta.MaxWorkers(maxWorkers),
 		vegeta.Connections(conns), vegeta.MaxBody(4<<10),
 	)

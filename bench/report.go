@@ -29,8 +29,8 @@ const (
 // WriteTable prints the report as tables: the ceilings, one row per
 // strategy and scenario, the seed's race, and I1.
 func WriteTable(w io.Writer, r *Report) {
-	fmt.Fprintf(w, "\nflashsale bench %s: target %s, %d CPUs, %s; open model at %d req/s for %gs; seed: %d rounds\n",
-		r.Date, r.Target, r.Machine.CPUs, r.Machine.GoVersion, r.Rate, r.DurationS, r.Rounds)
+	fmt.Fprintf(w, "\nflashsale bench %s: target %s (%s), %d CPUs, %s; open model at %d req/s for %gs; seed: %d rounds\n",
+		r.Date, r.Target, r.Protocol, r.Machine.CPUs, r.Machine.GoVersion, r.Rate, r.DurationS, r.Rounds)
 	fmt.Fprintln(w, "\nceilings (closed loop, this machine):")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  ceiling\tops/s\tconc\tp50 ms\tp99 ms\twhat")

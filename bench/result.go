@@ -6,10 +6,12 @@ import (
 
 // Report is one run: what was measured, on what, and the results.
 type Report struct {
-	Date       string    `json:"date"`
-	Started    time.Time `json:"started"`
-	Finished   time.Time `json:"finished"`
-	Target     string    `json:"target"`
+	Date     string    `json:"date"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Target   string    `json:"target"`
+	// Protocol is what the open-model attacks speak to the target.
+	Protocol   string    `json:"protocol"`
 	Machine    Machine   `json:"machine"`
 	Strategies []string  `json:"strategies"`
 	Scenarios  []string  `json:"scenarios"`
