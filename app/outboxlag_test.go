@@ -58,14 +58,7 @@ func TestOutboxLagIsTheOldestWaitingEvent(t *testing.T) {
 	w := newWorld(t)
 	m := &lagMetrics{}
 	pub := &refusingPublisher{EventPublisher: w.events, down: true}
-	a, err := app.New(app.Deps{
-		Clock: w.clock, IDs: w.ids, Inventory: w.inv, Locker: w.locker, Catalog: w.store,
-		Cache: w.cache, Sagas: w.store, Orders: w.store, Outbox: w.store, Publisher: pub,
-		Payments: w.pay, Metrics: m,
-	}, app.Config{InstanceID: "a"}, app.Hooks{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := w.appWith(app.Config{InstanceID: "a"}, app.Hooks{}, func(d *app.Deps) { d.Publisher, d.Metrics = pub, m })
 	ctx := context.Background()
 	w.supply(a, "p", 5)
 	buy := func() {
@@ -108,15 +101,7 @@ func TestOutboxLagIsTheOldestWaitingEvent(t *testing.T) {
 func TestOutboxLagOfTheInstanceThatDoesNotRelay(t *testing.T) {
 	w := newWorld(t)
 	newApp := func(id string, m *lagMetrics) *app.App {
-		a, err := app.New(app.Deps{
-			Clock: w.clock, IDs: w.ids, Inventory: w.inv, Locker: w.locker, Catalog: w.store,
-			Cache: w.cache, Sagas: w.store, Orders: w.store, Outbox: w.store, Publisher: w.events,
-			Payments: w.pay, Metrics: m,
-		}, app.Config{InstanceID: id, RelayLease: 10 * time.Second}, app.Hooks{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return a
+		return w.appWith(app.Config{InstanceID: id, RelayLease: 10 * time.Second}, app.Hooks{}, func(d *app.Deps) { d.Metrics = m })
 	}
 	ma, mb := &lagMetrics{}, &lagMetrics{}
 	a, b := newApp("a", ma), newApp("b", mb)

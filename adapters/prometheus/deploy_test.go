@@ -53,20 +53,23 @@ func scrape(t *testing.T) scraped {
 		t.Fatalf("parse /metrics: %v", err)
 	}
 	out := scraped{}
-	add := func(name string, labels []*dto.LabelPair, extra ...string) {
+	values := func(name, label string) map[string]bool { // created on first use
 		if out[name] == nil {
 			out[name] = map[string]map[string]bool{}
 		}
+		if out[name][label] == nil {
+			out[name][label] = map[string]bool{}
+		}
+		return out[name][label]
+	}
+	add := func(name string, labels []*dto.LabelPair, extra ...string) {
+		values(name, "job") // Prometheus adds job and instance to every series
+		values(name, "instance")
 		for _, l := range labels {
-			if out[name][l.GetName()] == nil {
-				out[name][l.GetName()] = map[string]bool{}
-			}
-			out[name][l.GetName()][l.GetValue()] = true
+			values(name, l.GetName())[l.GetValue()] = true
 		}
 		for _, l := range extra {
-			if out[name][l] == nil {
-				out[name][l] = map[string]bool{}
-			}
+			values(name, l)
 		}
 	}
 	for name, f := range families {
@@ -85,12 +88,7 @@ func scrape(t *testing.T) scraped {
 			}
 		}
 	}
-	// Prometheus's own per-target series, and the labels it adds to all.
-	out["up"] = map[string]map[string]bool{}
-	for name := range out {
-		out[name]["job"] = map[string]bool{}
-		out[name]["instance"] = map[string]bool{}
-	}
+	add("up", nil) // Prometheus's own per-target series
 	return out
 }
 
