@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/flashsale/flashsale/domain"
@@ -58,6 +59,7 @@ type App struct {
 	published chan struct{}
 	hooks     Hooks
 	metrics   ports.Metrics
+	tracer    trace.Tracer // nil: no spans (span)
 }
 
 // Hooks let tests stop a saga at a chosen point, as if the process died
@@ -95,7 +97,11 @@ func New(d Deps, cfg Config, hooks Hooks) (*App, error) {
 	if m == nil || isNilInterface(m) {
 		m = noMetrics{}
 	}
-	a := &App{d: d, cfg: cfg, gate: g, reserveFresh: freshReserveOf(g, d.Inventory), log: d.Logger, published: make(chan struct{}, 1), hooks: hooks, metrics: m,
+	var tracer trace.Tracer
+	if d.Tracer != nil && !isNilInterface(d.Tracer) {
+		tracer = d.Tracer.Tracer(TracerName)
+	}
+	a := &App{d: d, cfg: cfg, tracer: tracer, gate: g, reserveFresh: freshReserveOf(g, d.Inventory), log: d.Logger, published: make(chan struct{}, 1), hooks: hooks, metrics: m,
 		near:       &nearCache{ttl: cfg.NearCacheTTL},
 		adm:        &admission{limit: int64(cfg.MaxInFlightPerProduct), ttl: cfg.SoldOutTTL},
 		relayToken: cfg.InstanceID + "-" + d.IDs.NewID()}

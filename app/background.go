@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/flashsale/flashsale/domain"
 	"github.com/flashsale/flashsale/ports"
 )
@@ -141,31 +144,45 @@ func (a *App) RecoverStale(ctx context.Context) (int, error) {
 	recovered := 0
 	var errs []error
 	for _, id := range ids {
-		err := a.step(ctx, func(ctx context.Context) error {
-			_, err := a.d.Sagas.Update(ctx, id, func(s *domain.Saga) error {
-				now := a.now()
-				if err := s.Claim(a.cfg.InstanceID, now, now.Add(a.cfg.LeaseTTL)); err != nil {
-					return err
-				}
-				return s.BeginCompensation(ReasonLeaseExpired, now)
-			})
-			return err
-		})
-		if errors.Is(err, domain.ErrConflict) || errors.Is(err, domain.ErrInvalidTransition) {
-			continue // another instance claimed it, or it finished meanwhile
-		}
+		done, err := a.recoverOne(ctx, id)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("recover %s: claim: %w", id, err))
-			continue
+			errs = append(errs, err)
 		}
-		if _, err := a.compensate(ctx, id, ReasonLeaseExpired); err != nil {
-			errs = append(errs, fmt.Errorf("recover %s: %w", id, err))
-			continue
+		if done {
+			recovered++
 		}
-		recovered++
 	}
 	a.metrics.Add(ports.CounterSagasRecovered, recovered)
 	return recovered, errors.Join(errs...)
+}
+
+// recoverOne claims and compensates one stale saga, in a trace of its own
+// ("saga.recover"). It reports whether it compensated the saga; losing
+// the claim to another instance, or to the saga's own end, is no error.
+func (a *App) recoverOne(ctx context.Context, id domain.SagaID) (done bool, err error) {
+	ctx, span := a.span(ctx, "saga.recover", trace.WithNewRoot(),
+		trace.WithAttributes(attribute.String("flashsale.saga_id", string(id))))
+	defer func() { endSpan(span, err) }()
+	err = a.step(ctx, func(ctx context.Context) error {
+		_, err := a.update(ctx, id, func(s *domain.Saga) error {
+			now := a.now()
+			if err := s.Claim(a.cfg.InstanceID, now, now.Add(a.cfg.LeaseTTL)); err != nil {
+				return err
+			}
+			return s.BeginCompensation(ReasonLeaseExpired, now)
+		})
+		return err
+	})
+	if errors.Is(err, domain.ErrConflict) || errors.Is(err, domain.ErrInvalidTransition) {
+		return false, nil // another instance claimed it, or it finished meanwhile
+	}
+	if err != nil {
+		return false, fmt.Errorf("recover %s: claim: %w", id, err)
+	}
+	if _, err := a.compensate(ctx, id, ReasonLeaseExpired); err != nil {
+		return false, fmt.Errorf("recover %s: %w", id, err)
+	}
+	return true, nil
 }
 
 // RelayEvents publishes the outbox's unpublished events in order and marks

@@ -6,6 +6,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/domain"
 )
@@ -71,3 +74,39 @@ func BenchmarkPurchaseParallel(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPurchaseTraced is BenchmarkPurchase (strategy none) with the
+// OpenTelemetry SDK behind the app, as `tracing.exporter` sets it up: off
+// (the API's no-op provider), on with the request left out by the sampler
+// (what the stack's untraced load pays), and on with every purchase traced
+// into an exporter that drops the spans (the spans' own cost).
+func BenchmarkPurchaseTraced(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		tp   trace.TracerProvider
+	}{
+		{"off", nil},
+		{"unsampled", sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample())))},
+		{"sampled", sdktrace.NewTracerProvider(sdktrace.WithBatcher(discard{}))},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			w := newWorld(b)
+			a := w.appWith(app.Config{}, app.Hooks{}, func(d *app.Deps) { d.Tracer = c.tp })
+			w.supply(a, "p-bench", domain.MaxSupplyPerCall)
+			ctx := context.Background()
+			req := domain.PurchaseRequest{ProductID: "p-bench", Qty: 1}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := a.Purchase(ctx, req, ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// discard is a span exporter that drops what it is given.
+type discard struct{}
+
+func (discard) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discard) Shutdown(context.Context) error                             { return nil }

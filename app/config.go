@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/flashsale/flashsale/ports"
 )
 
@@ -170,6 +172,9 @@ type Deps struct {
 	Logger    *slog.Logger
 	// Metrics is optional; nil records nothing.
 	Metrics ports.Metrics
+	// Tracer is optional; nil traces nothing (OpenTelemetry's no-op
+	// provider). See TracerName for the spans it gets.
+	Tracer trace.TracerProvider
 }
 
 func (d Deps) check() error {

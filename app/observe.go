@@ -26,11 +26,12 @@ func OutcomeNames() []string {
 
 // Outcome names how a purchase ended, for its log line and its metric.
 func Outcome(err error) string {
-	var ce *CompensatedError
-	switch {
-	case err == nil:
+	if err == nil {
 		return "completed"
-	case errors.As(err, &ce), errors.Is(err, domain.ErrPaymentDeclined):
+	}
+	_, compensated := errors.AsType[*CompensatedError](err) // no allocation, unlike errors.As
+	switch {
+	case compensated, errors.Is(err, domain.ErrPaymentDeclined):
 		return "compensated"
 	case errors.Is(err, ErrCrashed):
 		return "crashed"
@@ -58,7 +59,19 @@ func Outcome(err error) string {
 
 // timed is step for a saga step or compensation: it also records the
 // call's latency and failure.
+// The call runs in a span of its own, "saga.<name>".
 func (a *App) timed(ctx context.Context, name string, call func(context.Context) error) error {
+	if !a.traces(ctx) {
+		return a.measured(ctx, name, call)
+	}
+	ctx, span := a.tracer.Start(ctx, "saga."+name)
+	err := a.measured(ctx, name, call)
+	endSpan(span, err)
+	return err
+}
+
+// measured is timed without a span of its own.
+func (a *App) measured(ctx context.Context, name string, call func(context.Context) error) error {
 	start := a.now()
 	err := a.step(ctx, call)
 	a.metrics.StepDone(name, a.now().Sub(start), err)

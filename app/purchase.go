@@ -10,6 +10,8 @@ import (
 	"math"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/flashsale/flashsale/domain"
 	"github.com/flashsale/flashsale/ports"
 )
@@ -117,7 +119,27 @@ func (a *App) Purchase(ctx context.Context, req domain.PurchaseRequest, idempote
 // *CompensatedError (wrapping domain.ErrPaymentDeclined, for one), or an
 // error wrapping domain.ErrUnavailable when a dependency failed and the
 // saga was left for recovery to finish.
-func (a *App) Buy(ctx context.Context, req domain.PurchaseRequest, idempotencyKey string) (Receipt, error) {
+func (a *App) Buy(ctx context.Context, req domain.PurchaseRequest, idempotencyKey string) (r Receipt, err error) {
+	ctx, span := a.span(ctx, "purchase")
+	defer func() {
+		if span.IsRecording() {
+			span.SetAttributes(attribute.String("flashsale.product_id", string(req.ProductID)),
+				attribute.Int64("flashsale.qty", req.Qty), attribute.String("flashsale.outcome", Outcome(err)))
+			if r.Saga != nil {
+				span.SetAttributes(attribute.String("flashsale.saga_id", string(r.Saga.ID)),
+					attribute.String("flashsale.order_id", string(r.Saga.Order.ID)), attribute.Bool("flashsale.replayed", r.Replayed))
+			}
+		}
+		// A refusal (sold out, shed, a compensated sale) is the purchase's
+		// answer, in its outcome attribute; the span fails only when the
+		// purchase did (a dependency away, a crash, an unexpected error).
+		switch Outcome(err) {
+		case "unavailable", "error", "crashed":
+			endSpan(span, err)
+		default:
+			endSpan(span, nil)
+		}
+	}()
 	if err := req.Validate(a.cfg.MaxQtyPerOrder); err != nil {
 		return Receipt{}, err
 	}
@@ -149,7 +171,7 @@ func (a *App) Buy(ctx context.Context, req domain.PurchaseRequest, idempotencyKe
 
 	ctx = WithLogAttrs(ctx, slog.String("saga_id", string(id)))
 	start := a.now()
-	r, err := a.purchase(ctx, id, req, began, idempotencyKey != "", asked, known)
+	r, err = a.purchase(ctx, id, req, began, idempotencyKey != "", asked, known)
 	outcome := Outcome(err)
 	a.metrics.PurchaseEnded(string(a.cfg.Strategy), outcome, a.now().Sub(start))
 	if outcome == "lock_busy" {
@@ -368,7 +390,10 @@ func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product,
 		return Receipt{}, fmt.Errorf("create order: %w", err)
 	}
 	ctx = WithLogAttrs(ctx, slog.String("order_id", string(s.Order.ID)))
-	err = a.timed(ctx, "create_order", func(ctx context.Context) error { return a.create(ctx, s) })
+	err = a.timed(ctx, "create_order", func(ctx context.Context) error {
+		stampTrace(ctx, s.Events) // the step's span: the commit carries them
+		return a.create(ctx, s)
+	})
 	if errors.Is(err, domain.ErrDuplicate) {
 		// The reaper aborted this saga (its reservation expired before we
 		// got here), a concurrent request with the same key won, or the
@@ -481,12 +506,15 @@ func (a *App) create(ctx context.Context, s *domain.Saga) error {
 // confirm completes the created saga s: in a group of the product's
 // confirms when the store can write groups, else (and when its group was
 // refused as a whole) alone, by a version-checked Update.
-func (a *App) confirm(ctx context.Context, s *domain.Saga) (*domain.Saga, error) {
+func (a *App) confirm(ctx context.Context, s *domain.Saga) (done *domain.Saga, err error) {
+	ctx, span := a.span(ctx, "saga.confirm")
+	defer func() { endSpan(span, err) }()
 	if a.batch != nil {
 		next := s.Clone()
 		if err := next.Complete(a.now()); err != nil {
 			return nil, err
 		}
+		stampTrace(ctx, next.Events[len(s.Events):])
 		start := a.now()
 		done, err := a.confirms.write(ctx, string(s.ProductID), ports.SagaChange{Prev: s, Next: next},
 			func(ctx context.Context, changes []ports.SagaChange) ([]*domain.Saga, error) {
@@ -512,10 +540,9 @@ func (a *App) confirm(ctx context.Context, s *domain.Saga) (*domain.Saga, error)
 		// over) or the stock cannot cover every member. Each finds out
 		// alone which it is.
 	}
-	var done *domain.Saga
-	err := a.timed(ctx, "confirm", func(ctx context.Context) error {
+	err = a.measured(ctx, "confirm", func(ctx context.Context) error {
 		var err error
-		done, err = a.d.Sagas.Update(ctx, s.ID, func(s *domain.Saga) error { return s.Complete(a.now()) })
+		done, err = a.update(ctx, s.ID, func(s *domain.Saga) error { return s.Complete(a.now()) })
 		return err
 	})
 	return done, err
@@ -587,7 +614,7 @@ func (a *App) compensate(ctx context.Context, id domain.SagaID, reason string) (
 	var s *domain.Saga
 	err := a.timed(ctx, "begin_compensation", func(ctx context.Context) error {
 		var err error
-		s, err = a.d.Sagas.Update(ctx, id, func(s *domain.Saga) error { return s.BeginCompensation(reason, a.now()) })
+		s, err = a.update(ctx, id, func(s *domain.Saga) error { return s.BeginCompensation(reason, a.now()) })
 		return err
 	})
 	if err != nil {
@@ -612,7 +639,7 @@ func (a *App) compensate(ctx context.Context, id domain.SagaID, reason string) (
 	}
 	// Undo create order, recorded with the refund in one write.
 	if err := a.timed(ctx, "cancel_order", func(ctx context.Context) error {
-		_, err := a.d.Sagas.Update(ctx, id, func(s *domain.Saga) error {
+		_, err := a.update(ctx, id, func(s *domain.Saga) error {
 			if err := s.RecordRefund(charged, a.now()); err != nil {
 				return err
 			}
@@ -640,7 +667,7 @@ func (a *App) compensate(ctx context.Context, id domain.SagaID, reason string) (
 	}
 	err = a.timed(ctx, "finish_compensation", func(ctx context.Context) error {
 		var err error
-		s, err = a.d.Sagas.Update(ctx, id, func(s *domain.Saga) error { return s.FinishCompensation(a.now()) })
+		s, err = a.update(ctx, id, func(s *domain.Saga) error { return s.FinishCompensation(a.now()) })
 		return err
 	})
 	if err != nil {

@@ -140,14 +140,17 @@ type Event struct {
 	At          time.Time `json:"at"`
 
 	// Id <sagaId>-<seq>: a redelivery carries the same ID.
-	Id        string    `json:"id"`
-	OrderId   *string   `json:"orderId,omitempty"`
-	ProductId string    `json:"productId"`
-	Qty       int       `json:"qty"`
-	Reason    *string   `json:"reason,omitempty"`
-	SagaId    string    `json:"sagaId"`
-	Seq       int       `json:"seq"`
-	Type      EventType `json:"type"`
+	Id        string  `json:"id"`
+	OrderId   *string `json:"orderId,omitempty"`
+	ProductId string  `json:"productId"`
+	Qty       int     `json:"qty"`
+	Reason    *string `json:"reason,omitempty"`
+	SagaId    string  `json:"sagaId"`
+	Seq       int     `json:"seq"`
+
+	// Traceparent W3C trace context of the traced request or recovery that caused the event; absent when it was not traced (README, Tracing).
+	Traceparent *string   `json:"traceparent,omitempty"`
+	Type        EventType `json:"type"`
 }
 
 // EventType defines model for Event.Type.

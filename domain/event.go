@@ -44,6 +44,12 @@ type Event struct {
 	AmountMinor int64 `json:"amountMinor,omitempty"`
 	// Reason is set on compensation events: why the saga compensated.
 	Reason string `json:"reason,omitempty"`
+	// TraceParent is the W3C trace context (a traceparent header's value)
+	// of the traced request or recovery that caused the event, empty when
+	// it was not traced. It is opaque to the domain: the outbox keeps it
+	// and the relay hands it on with the event (a Kafka header), so a
+	// trace follows the sale past its commit.
+	TraceParent string `json:"traceparent,omitempty"`
 }
 
 // EventID returns the ID of the seq-th event of saga id.

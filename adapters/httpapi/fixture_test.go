@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flashsale/flashsale/adapters/httpapi"
 	"github.com/flashsale/flashsale/adapters/memory"
@@ -85,6 +86,8 @@ type fixtureOpts struct {
 	payLatency time.Duration
 	// http replaces the default options (AdminToken: adminToken).
 	http *httpapi.Options
+	// tracer, when set, traces the app and the HTTP layer.
+	tracer trace.TracerProvider
 }
 
 func newFixture(t testing.TB, o fixtureOpts) *fixture {
@@ -114,7 +117,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	f.app, err = app.New(app.Deps{
 		Clock: f.clock, IDs: f.ids, Inventory: f.inv, Locker: f.locker, Catalog: flakyCatalog{f.store, &f.catalogDown},
 		Cache: f.cache, Sagas: f.store, Orders: f.store, Outbox: f.store, Publisher: f.events,
-		Payments: f.pay,
+		Payments: f.pay, Tracer: o.tracer,
 	}, app.Config{Strategy: o.strategy}, app.Hooks{})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
@@ -122,6 +125,9 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	opts := httpapi.Options{AdminToken: adminToken}
 	if o.http != nil {
 		opts = *o.http
+	}
+	if o.tracer != nil {
+		opts.Tracer = o.tracer
 	}
 	f.h, err = httpapi.New(f.app, opts)
 	if err != nil {

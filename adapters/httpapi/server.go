@@ -21,6 +21,9 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/contrib/instrumentation/github.com/gin-gonic/gin/otelgin"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/domain"
@@ -64,6 +67,15 @@ type Options struct {
 	// Timeline, when set, serves GET /sagas/{id}/events from the event
 	// stream (a Kafka consumer); otherwise the durable store answers.
 	Timeline EventTimeline
+	// Tracer, when set, gives every request but the health checks and
+	// metrics a server span that continues the caller's W3C trace context
+	// (traceparent), and a sampled request's answer an X-Trace-ID header.
+	// Nil: no tracing.
+	Tracer trace.TracerProvider
+	// TraceOnlyAsked leaves out of tracing, at no cost, every request
+	// whose traceparent header does not say "sampled": set it when the
+	// sampler would record no other (tracing.sample_ratio 0).
+	TraceOnlyAsked bool
 }
 
 // EventTimeline is a saga's timeline as an event consumer saw it.
@@ -132,6 +144,19 @@ func New(a *app.App, opts Options) (http.Handler, error) {
 	// A redirect would answer with HTML; every answer is JSON.
 	r.RedirectTrailingSlash = false
 	r.ContextWithFallback = true
+	if opts.Tracer != nil {
+		// A server span per request, continuing the caller's W3C trace
+		// context; the health checks and metrics scrapes are not traced.
+		r.Use(otelgin.Middleware("flashsale", otelgin.WithTracerProvider(opts.Tracer),
+			otelgin.WithPropagators(propagation.TraceContext{}),
+			otelgin.WithGinFilter(func(c *gin.Context) bool {
+				switch c.FullPath() {
+				case "/healthz", "/readyz", "/metrics":
+					return false
+				}
+				return !opts.TraceOnlyAsked || askedToTrace(c.Request)
+			})))
+	}
 	r.Use(s.requestID, s.recoverPanics, s.observe)
 
 	// Every GET route answers HEAD too: health checkers use it.
@@ -229,8 +254,24 @@ func (s *server) requestID(c *gin.Context) {
 		id = hex.EncodeToString(b[:])
 	}
 	c.Header("X-Request-ID", id)
-	c.Request = c.Request.WithContext(app.WithLogAttrs(c.Request.Context(), slog.String("request_id", id)))
+	attrs := []slog.Attr{slog.String("request_id", id)}
+	if sc := trace.SpanContextFromContext(c.Request.Context()); sc.IsSampled() {
+		// A traced request's log lines name its trace, and its answer
+		// does too, so a client can quote it.
+		c.Header("X-Trace-ID", sc.TraceID().String())
+		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+	}
+	c.Request = c.Request.WithContext(app.WithLogAttrs(c.Request.Context(), attrs...))
 	c.Next()
+}
+
+// askedToTrace reports whether r's W3C trace context says it is sampled.
+func askedToTrace(r *http.Request) bool {
+	if r.Header.Get("traceparent") == "" {
+		return false
+	}
+	ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	return trace.SpanContextFromContext(ctx).IsSampled()
 }
 
 func validRequestID(id string) bool {

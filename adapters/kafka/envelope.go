@@ -19,6 +19,11 @@ const (
 	HeaderEventID       = "event-id"
 	HeaderEventType     = "event-type"
 	HeaderSchemaVersion = "schema-version"
+	// HeaderTraceParent carries the W3C trace context of the traced
+	// request or recovery that caused the event (domain.Event.TraceParent;
+	// with tracing on, of the relay's span publishing it). Absent when
+	// that was not traced.
+	HeaderTraceParent = "traceparent"
 )
 
 // envelope is the JSON value of every record on the events topic, as
@@ -82,14 +87,18 @@ func message(e domain.Event, now time.Time) (kafkago.Message, error) {
 	if err != nil {
 		return kafkago.Message{}, err
 	}
+	headers := []kafkago.Header{
+		{Key: HeaderEventID, Value: []byte(e.ID)},
+		{Key: HeaderEventType, Value: []byte(e.Type)},
+		{Key: HeaderSchemaVersion, Value: []byte(strconv.Itoa(domain.EventSchemaVersion))},
+	}
+	if e.TraceParent != "" {
+		headers = append(headers, kafkago.Header{Key: HeaderTraceParent, Value: []byte(e.TraceParent)})
+	}
 	return kafkago.Message{
-		Key:   []byte(e.SagaID),
-		Value: value,
-		Headers: []kafkago.Header{
-			{Key: HeaderEventID, Value: []byte(e.ID)},
-			{Key: HeaderEventType, Value: []byte(e.Type)},
-			{Key: HeaderSchemaVersion, Value: []byte(strconv.Itoa(domain.EventSchemaVersion))},
-		},
+		Key:     []byte(e.SagaID),
+		Value:   value,
+		Headers: headers,
 		// The record timestamp is the produce time, not the event time: a
 		// broker may refuse timestamps far from its clock
 		// (log.message.timestamp.after.max.ms is an hour in Kafka 4), and

@@ -10,6 +10,10 @@ import (
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flashsale/flashsale/domain"
 	"github.com/flashsale/flashsale/ports"
@@ -66,6 +70,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Now stamps the records (their Kafka timestamp). Default time.Now.
 	Now func() time.Time
+	// Tracer, when set, publishes each event that carries a trace context
+	// (domain.Event.TraceParent) in a producer span of that trace, whose
+	// context its record's traceparent header then carries. Nil: the
+	// header carries the event's trace context as it is.
+	Tracer trace.TracerProvider
 }
 
 // String describes o for logs.
@@ -132,6 +141,7 @@ func newTransport(o Options) *kafkago.Transport {
 // for concurrent use.
 type Publisher struct {
 	opts      Options
+	tracer    trace.Tracer // nil: no spans
 	transport *kafkago.Transport
 	writer    *kafkago.Writer
 }
@@ -168,7 +178,11 @@ func NewPublisher(opts Options) (*Publisher, error) {
 			o.Logger.Warn("kafka writer", "topic", o.Topic, "msg", fmt.Sprintf(msg, args...))
 		})
 	}
-	return &Publisher{opts: o, transport: tr, writer: w}, nil
+	pub := &Publisher{opts: o, transport: tr, writer: w}
+	if o.Tracer != nil {
+		pub.tracer = o.Tracer.Tracer("github.com/flashsale/flashsale/adapters/kafka")
+	}
+	return pub, nil
 }
 
 // Topic is the topic the publisher writes.
@@ -208,6 +222,52 @@ func (p *Publisher) Publish(ctx context.Context, events ...domain.Event) error {
 		}
 		msgs[i] = m
 	}
+	spans := p.startSpans(events, msgs)
+	err := p.write(ctx, events, msgs)
+	for _, span := range spans {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}
+	return err
+}
+
+// startSpans starts the producer span of each traced event (Options.Tracer)
+// and puts its context in the event's record.
+func (p *Publisher) startSpans(events []domain.Event, msgs []kafkago.Message) []trace.Span {
+	if p.tracer == nil {
+		return nil
+	}
+	var spans []trace.Span
+	prop := propagation.TraceContext{}
+	for i, e := range events {
+		if e.TraceParent == "" {
+			continue
+		}
+		parent := prop.Extract(context.Background(), propagation.MapCarrier{HeaderTraceParent: e.TraceParent})
+		if !trace.SpanContextFromContext(parent).IsValid() {
+			continue // kept as it is in the header
+		}
+		ctx, span := p.tracer.Start(parent, "publish "+p.opts.Topic, trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(attribute.String("messaging.system", "kafka"), attribute.String("messaging.destination.name", p.opts.Topic),
+				attribute.String("messaging.message.id", e.ID), attribute.String("flashsale.event_type", string(e.Type)),
+				attribute.String("flashsale.saga_id", string(e.SagaID))))
+		carrier := propagation.MapCarrier{}
+		prop.Inject(ctx, carrier)
+		for j, h := range msgs[i].Headers {
+			if h.Key == HeaderTraceParent {
+				msgs[i].Headers[j].Value = []byte(carrier.Get(HeaderTraceParent))
+			}
+		}
+		spans = append(spans, span)
+	}
+	return spans
+}
+
+// write sends msgs, the records of events, in chunks.
+func (p *Publisher) write(ctx context.Context, events []domain.Event, msgs []kafkago.Message) error {
 	// Chunks: a partition's batch holds at most BatchSize messages, so a
 	// longer call would span two batches of one partition, written one
 	// after the other; if the first failed through every attempt and the

@@ -214,6 +214,11 @@ func (t *Timeline) Run(ctx context.Context) error {
 // consume applies one record.
 func (t *Timeline) consume(m kafkago.Message) {
 	e, err := Decode(m.Value)
+	for _, h := range m.Headers {
+		if h.Key == HeaderTraceParent {
+			e.TraceParent = string(h.Value) // the header, not the envelope, carries it
+		}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.stats.Consumed++

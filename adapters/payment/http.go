@@ -12,6 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/flashsale/flashsale/domain"
 	"github.com/flashsale/flashsale/ports"
 )
@@ -41,9 +45,29 @@ type HTTPGateway struct {
 	client *http.Client
 }
 
+// HTTPOption configures NewHTTPGateway or Handler.
+type HTTPOption func(*httpOptions)
+
+type httpOptions struct{ tracer trace.TracerProvider }
+
+// WithTracer traces the protocol's calls with tp: a client span for each
+// call, whose W3C trace context (traceparent) goes with the request, and
+// on the gateway's side a server span that continues it.
+func WithTracer(tp trace.TracerProvider) HTTPOption {
+	return func(o *httpOptions) { o.tracer = tp }
+}
+
+func httpOptionsOf(opts []HTTPOption) httpOptions {
+	var o httpOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
 // NewHTTPGateway returns a client of the gateway at baseURL. timeout
 // bounds every call (a context deadline that ends sooner wins).
-func NewHTTPGateway(baseURL string, timeout time.Duration) (*HTTPGateway, error) {
+func NewHTTPGateway(baseURL string, timeout time.Duration, opts ...HTTPOption) (*HTTPGateway, error) {
 	if !strings.HasPrefix(baseURL, "http://") && !strings.HasPrefix(baseURL, "https://") {
 		return nil, fmt.Errorf("payment gateway URL %q: want http:// or https://", baseURL)
 	}
@@ -66,7 +90,12 @@ func NewHTTPGateway(baseURL string, timeout time.Duration) (*HTTPGateway, error)
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
-	return &HTTPGateway{base: strings.TrimRight(baseURL, "/"), client: &http.Client{Timeout: timeout, Transport: tr}}, nil
+	var rt http.RoundTripper = tr
+	if o := httpOptionsOf(opts); o.tracer != nil {
+		rt = otelhttp.NewTransport(tr, otelhttp.WithTracerProvider(o.tracer), otelhttp.WithPropagators(propagation.TraceContext{}),
+			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "payment " + r.Method + " " + r.URL.Path }))
+	}
+	return &HTTPGateway{base: strings.TrimRight(baseURL, "/"), client: &http.Client{Timeout: timeout, Transport: rt}}, nil
 }
 
 // idleConns is how many idle connections to the gateway a client keeps:
@@ -153,8 +182,9 @@ func (g *HTTPGateway) post(ctx context.Context, path string, v any) (int, []byte
 
 // Handler serves gateway g over the protocol above: cmd/paysim serves
 // the Simulated gateway with it, so several app processes share one
-// ledger, as they share one real provider.
-func Handler(g ports.Payments) http.Handler {
+// ledger, as they share one real provider. With WithTracer, every call
+// but the health check is a server span continuing the caller's trace.
+func Handler(g ports.Payments, opts ...HTTPOption) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	mux.HandleFunc("POST /charges", func(w http.ResponseWriter, r *http.Request) {
@@ -186,7 +216,13 @@ func Handler(g ports.Payments) http.Handler {
 		}
 		reply(w, http.StatusOK, refundReply{Charged: charged})
 	})
-	return mux
+	o := httpOptionsOf(opts)
+	if o.tracer == nil {
+		return mux
+	}
+	return otelhttp.NewHandler(mux, "paysim", otelhttp.WithTracerProvider(o.tracer), otelhttp.WithPropagators(propagation.TraceContext{}),
+		otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/healthz" }),
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "paysim " + r.Method + " " + r.URL.Path }))
 }
 
 func decode(w http.ResponseWriter, r *http.Request, v *chargeRequest) bool {

@@ -17,7 +17,7 @@ func migrate(ctx context.Context, cfg Config, out io.Writer) error {
 		return errors.New("migrate: adapters.store is not mysql; nothing to migrate")
 	}
 	cfg.MySQL.MigrateOnStart = false
-	db, err := openMySQL(ctx, cfg, slog.New(slog.DiscardHandler))
+	db, err := openMySQL(ctx, cfg, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		return err
 	}

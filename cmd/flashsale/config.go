@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/flashsale/flashsale/adapters/tracing"
 	"github.com/flashsale/flashsale/app"
 )
 
@@ -34,6 +35,7 @@ type Config struct {
 	Memory   MemoryConfig   `yaml:"memory"`
 	Demo     DemoConfig     `yaml:"demo"`
 	Log      LogConfig      `yaml:"log"`
+	Tracing  TracingConfig  `yaml:"tracing"`
 
 	// crashAt is the test-only FLASHSALE_CRASH_AT: the process exits at
 	// that saga step, as if killed, so crash recovery can be tested on real
@@ -193,6 +195,21 @@ type DemoConfig struct {
 	Products bool `yaml:"products"`
 }
 
+// TracingConfig configures OpenTelemetry tracing; see tracing.Config.
+type TracingConfig struct {
+	Exporter      string        `yaml:"exporter"`
+	Endpoint      string        `yaml:"endpoint"`
+	File          string        `yaml:"file"`
+	SampleRatio   float64       `yaml:"sample_ratio"`
+	FollowCallers bool          `yaml:"follow_callers"`
+	BatchTimeout  time.Duration `yaml:"batch_timeout"`
+}
+
+func (t TracingConfig) config() tracing.Config {
+	return tracing.Config{Exporter: t.Exporter, Endpoint: t.Endpoint, File: t.File, SampleRatio: t.SampleRatio,
+		FollowCallers: t.FollowCallers, BatchTimeout: t.BatchTimeout}
+}
+
 // LogConfig configures logging.
 type LogConfig struct {
 	Level  string `yaml:"level"`
@@ -224,6 +241,7 @@ func defaultConfig() Config {
 		Memory:   MemoryConfig{Retention: 5 * time.Minute, MaxSagas: 60_000},
 		Demo:     DemoConfig{Products: true},
 		Log:      LogConfig{Level: "info", Format: "json"},
+		Tracing:  TracingConfig{Exporter: tracing.ExporterNone},
 	}
 }
 
@@ -416,6 +434,9 @@ func (c Config) validate() error {
 	}
 	if c.Payments.DeclineRate < 0 || c.Payments.DeclineRate > 1 || c.Payments.TimeoutRate < 0 || c.Payments.TimeoutRate > 1 || c.Payments.Latency < 0 {
 		errs = append(errs, errors.New("payments: rates must be within [0, 1] and latency not negative"))
+	}
+	if err := c.Tracing.config().Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		errs = append(errs, err)

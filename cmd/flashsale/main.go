@@ -208,6 +208,9 @@ func serve(ctx context.Context, cfg Config, logOut io.Writer, ready chan<- strin
 	if w.timeline != nil {
 		opts.Timeline = w.timeline
 	}
+	if w.tracer.Enabled() {
+		opts.Tracer, opts.TraceOnlyAsked = w.tracer, cfg.Tracing.SampleRatio == 0
+	}
 	h, err := httpapi.New(w.app, opts)
 	if err != nil {
 		return err

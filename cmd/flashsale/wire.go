@@ -10,6 +10,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 	kafkago "github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flashsale/flashsale/adapters/kafka"
 	"github.com/flashsale/flashsale/adapters/memory"
@@ -18,6 +19,7 @@ import (
 	"github.com/flashsale/flashsale/adapters/prometheus"
 	"github.com/flashsale/flashsale/adapters/redis"
 	"github.com/flashsale/flashsale/adapters/system"
+	"github.com/flashsale/flashsale/adapters/tracing"
 	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/domain"
 	"github.com/flashsale/flashsale/ports"
@@ -31,6 +33,8 @@ type wired struct {
 	timeline *kafka.Timeline
 	pingers  []ports.Pinger
 	closers  []func() error
+	// tracer is the tracer provider: the no-op one when tracing is off.
+	tracer *tracing.Provider
 }
 
 // ready is /readyz: every adapter that talks to a server must answer.
@@ -59,6 +63,27 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger) (w wired, err error
 	clock := system.Clock{}
 	d := app.Deps{Clock: clock, IDs: system.IDs{}, Logger: log}
 
+	// Tracing first: the adapters built below take its provider (nil when
+	// it is off, so they leave their instrumentation out).
+	if w.tracer, err = tracing.New(ctx, cfg.Tracing.config(), "flashsale", cfg.Saga.InstanceID); err != nil {
+		return w, err
+	}
+	w.closers = append(w.closers, func() error {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := w.tracer.Shutdown(sctx); err != nil {
+			log.Warn("tracing: flushing spans at shutdown", "err", err)
+		}
+		return nil
+	})
+	// The app and the edge start traces; the adapters' per-call spans only
+	// continue them (tracing.WithinTraces).
+	var tp trace.TracerProvider
+	if w.tracer.Enabled() {
+		d.Tracer = w.tracer
+		tp = tracing.WithinTraces(w.tracer)
+	}
+
 	var memStore *memory.Store
 	// The durable store: catalog, saga log (each saga row is also its
 	// Idempotency-Key's record), orders, outbox.
@@ -69,7 +94,7 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger) (w wired, err error
 		memStore = memory.NewStore(clock, memory.WithSagaRetention(cfg.Memory.Retention), memory.WithCapacity(cfg.Memory.MaxSagas))
 		d.Catalog, d.Sagas, d.Orders, d.Outbox = memStore, memStore, memStore, memStore
 	case "mysql":
-		db, err := openMySQL(ctx, cfg, log)
+		db, err := openMySQL(ctx, cfg, log, tp)
 		if err != nil {
 			return w, err
 		}
@@ -85,7 +110,7 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger) (w wired, err error
 		c, err := redis.NewClient(redis.Options{
 			Addrs: cfg.Redis.Addrs, Cluster: cfg.Redis.Cluster, Password: cfg.Redis.Password,
 			DialTimeout: cfg.Redis.DialTimeout, ReadTimeout: cfg.Redis.ReadTimeout,
-			WriteTimeout: cfg.Redis.WriteTimeout, PoolSize: cfg.Redis.PoolSize,
+			WriteTimeout: cfg.Redis.WriteTimeout, PoolSize: cfg.Redis.PoolSize, Tracer: tp,
 		})
 		if err != nil {
 			return w, fmt.Errorf("redis: %w", err)
@@ -137,7 +162,7 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger) (w wired, err error
 			return w, fmt.Errorf("kafka topic %s: %w", k.Topic, err)
 		}
 		pub, err := kafka.NewPublisher(kafka.Options{Brokers: k.Brokers, Topic: k.Topic, WriteTimeout: k.WriteTimeout,
-			ClientID: cfg.Saga.InstanceID, Logger: log})
+			ClientID: cfg.Saga.InstanceID, Logger: log, Tracer: tp})
 		if err != nil {
 			return w, fmt.Errorf("kafka: %w", err)
 		}
@@ -168,7 +193,11 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger) (w wired, err error
 		}
 		d.Payments = gateway
 	case "http":
-		gateway, err := payment.NewHTTPGateway(cfg.Payments.URL, cfg.Payments.Timeout)
+		var popts []payment.HTTPOption
+		if tp != nil {
+			popts = append(popts, payment.WithTracer(tp))
+		}
+		gateway, err := payment.NewHTTPGateway(cfg.Payments.URL, cfg.Payments.Timeout, popts...)
 		if err != nil {
 			return w, fmt.Errorf("payments: %w", err)
 		}
@@ -197,13 +226,13 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger) (w wired, err error
 	return w, nil
 }
 
-func openMySQL(ctx context.Context, cfg Config, log *slog.Logger) (*mysql.DB, error) {
+func openMySQL(ctx context.Context, cfg Config, log *slog.Logger, tp trace.TracerProvider) (*mysql.DB, error) {
 	m := cfg.MySQL
 	db, err := mysql.Open(ctx, mysql.Options{
 		PrimaryDSNs: m.PrimaryDSNs, ReplicaDSNs: m.ReplicaDSNs,
 		Primary:      mysql.Pool{MaxOpenConns: m.PrimaryMaxConns, MaxIdleConns: m.PrimaryMaxConns, ConnMaxLifetime: m.ConnMaxLifetime},
 		Replica:      mysql.Pool{MaxOpenConns: m.ReplicaMaxConns, MaxIdleConns: m.ReplicaMaxConns, ConnMaxLifetime: m.ConnMaxLifetime},
-		QueryTimeout: m.QueryTimeout, Logger: log,
+		QueryTimeout: m.QueryTimeout, Logger: log, Tracer: tp,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mysql: %w", err)

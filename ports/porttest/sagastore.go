@@ -551,6 +551,46 @@ func Outbox(t *testing.T, newHarness func(t *testing.T) StoreHarness) {
 		}
 	})
 
+	run("Events keep their trace context through Create, Update, Saga and Unpublished", func(t *testing.T, f storeFixture) {
+		// The outbox hands each event's W3C trace context to the relay
+		// (domain.Event.TraceParent): every store keeps it with the event.
+		const created, confirmed = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01"
+		f.supply(10)
+		s := newSaga(t, "s-traced", 1, time.Minute)
+		for i := range s.Events {
+			s.Events[i].TraceParent = created
+		}
+		must(t, f.Sagas.Create(t.Context(), s), "create")
+		done := f.update("s-traced", func(s *domain.Saga) error {
+			n := len(s.Events)
+			if err := s.Complete(epoch); err != nil {
+				return err
+			}
+			for i := n; i < len(s.Events); i++ {
+				s.Events[i].TraceParent = confirmed
+			}
+			return nil
+		})
+		want := func(e domain.Event) string {
+			if e.Type == domain.EventOrderConfirmed || e.Type == domain.EventPaymentProcessed {
+				return confirmed
+			}
+			return created
+		}
+		es, err := f.Outbox.Unpublished(t.Context(), 100)
+		must(t, err, "unpublished")
+		for _, from := range [][]domain.Event{done.Events, f.saga("s-traced").Events, es} {
+			if len(from) != len(done.Events) {
+				t.Fatalf("%d events, want %d", len(from), len(done.Events))
+			}
+			for _, e := range from {
+				if e.TraceParent != want(e) {
+					t.Fatalf("event %s (%s): traceparent %q, want %q", e.ID, e.Type, e.TraceParent, want(e))
+				}
+			}
+		}
+	})
+
 	run("Unpublished returns events oldest write first, each saga's in order", func(t *testing.T, f storeFixture) {
 		f.supply(10)
 		f.create("s-b", 1, time.Minute)
