@@ -115,3 +115,5 @@ func (noMetrics) PurchaseEnded(string, string, time.Duration) {}
 func (noMetrics) StepDone(string, time.Duration, error)       {}
 func (noMetrics) Add(ports.Counter, int)                      {}
 func (noMetrics) OutboxLag(time.Duration)                     {}
+
+func (noMetrics) Compensated(domain.SagaID, domain.ProductID, string) {}

@@ -21,6 +21,8 @@ type lagMetrics struct {
 func (m *lagMetrics) PurchaseEnded(string, string, time.Duration) {}
 func (m *lagMetrics) StepDone(string, time.Duration, error)       {}
 func (m *lagMetrics) Add(ports.Counter, int)                      {}
+
+func (m *lagMetrics) Compensated(domain.SagaID, domain.ProductID, string) {}
 func (m *lagMetrics) OutboxLag(d time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

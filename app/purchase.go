@@ -673,6 +673,7 @@ func (a *App) compensate(ctx context.Context, id domain.SagaID, reason string) (
 	if err != nil {
 		return nil, fmt.Errorf("finish compensation: %w", err)
 	}
+	a.metrics.Compensated(s.ID, s.ProductID, s.Reason)
 	a.notifyRelay()
 	return s, nil
 }

@@ -156,6 +156,110 @@ type Event struct {
 // EventType defines model for Event.Type.
 type EventType string
 
+// LiveCompensation defines model for LiveCompensation.
+type LiveCompensation struct {
+	// At When this instance finished the compensation.
+	At        time.Time `json:"at"`
+	ProductId string    `json:"productId"`
+
+	// Reason Why the saga compensated: payment_declined, payment_failed, stock_short_at_confirm, confirm_failed, lease_expired, reservation_expired or reserve_failed.
+	Reason string `json:"reason"`
+	SagaId string `json:"sagaId"`
+}
+
+// LiveProduct defines model for LiveProduct.
+type LiveProduct struct {
+	// Available What the gate can still reserve (at most the near cache's TTL old).
+	Available int64  `json:"available"`
+	Id        string `json:"id"`
+	Name      string `json:"name"`
+
+	// Stock The gate's stock: what is left to sell, held reservations included.
+	Stock int64 `json:"stock"`
+}
+
+// LiveStats One reading of an instance's live figures, kept in its memory since it started. Behind a load balancer each instance has its own: `instance` says which answered.
+type LiveStats struct {
+	// At When the figures were read.
+	At time.Time `json:"at"`
+
+	// Compensations The latest compensations this instance finished, newest first.
+	Compensations []LiveCompensation `json:"compensations"`
+
+	// Instance The answering instance's ID (saga.instance_id).
+	Instance string `json:"instance"`
+
+	// Products Up to 20 products, the most recently changed first (a sale changes its product), with their stock and available quantity as a buyer sees them.
+	Products []LiveProduct `json:"products"`
+
+	// ProductsNote Why products is empty or short: the catalog or the gate did not answer.
+	ProductsNote *string `json:"productsNote,omitempty"`
+	Purchases    struct {
+		// LastSecond Per outcome: the purchases that ended in the last complete second.
+		LastSecond map[string]int64 `json:"lastSecond"`
+
+		// PerSecond Per outcome (completed, compensated, insufficient_stock, ...): the purchases that ended in each of the last 60 complete seconds, oldest first.
+		PerSecond map[string][]int64 `json:"perSecond"`
+
+		// Totals Per outcome: the purchases since the instance started.
+		Totals map[string]int64 `json:"totals"`
+	} `json:"purchases"`
+
+	// Sagas Totals since the instance started.
+	Sagas struct {
+		// Compensated Sagas whose compensation this instance finished, for a purchase or in recovery.
+		Compensated int64 `json:"compensated"`
+
+		// Completed Purchases answered completed.
+		Completed int64 `json:"completed"`
+
+		// Crashed Purchases stopped by a simulated crash.
+		Crashed int64 `json:"crashed"`
+
+		// Recovered Stale sagas this instance's recovery drove to an end.
+		Recovered int64 `json:"recovered"`
+
+		// Started Purchases that committed a saga (created its order).
+		Started int64 `json:"started"`
+
+		// Unavailable Purchases answered unavailable (recovery finishes a saga left behind).
+		Unavailable int64 `json:"unavailable"`
+	} `json:"sagas"`
+
+	// SecondsEnd The end of the last complete second: purchases.perSecond's series end here.
+	SecondsEnd time.Time `json:"secondsEnd"`
+
+	// StepWindowSeconds How far back steps look.
+	StepWindowSeconds float32 `json:"stepWindowSeconds"`
+
+	// Steps Every saga step and compensation seen since the start, in the order first seen, with its calls in the window.
+	Steps []LiveStep `json:"steps"`
+}
+
+// LiveStep defines model for LiveStep.
+type LiveStep struct {
+	// Count Calls in the window.
+	Count int64 `json:"count"`
+
+	// Errors Calls in the window that returned an error.
+	Errors int64 `json:"errors"`
+
+	// MaxMs Slowest call, exact.
+	MaxMs float32 `json:"maxMs"`
+
+	// MeanMs Mean latency, exact.
+	MeanMs float32 `json:"meanMs"`
+
+	// P50Ms Median latency, as the upper bound of its histogram bucket (at most 25 % above the true value, never above maxMs).
+	P50Ms float32 `json:"p50Ms"`
+
+	// P99Ms 99th percentile latency, read as p50Ms is.
+	P99Ms float32 `json:"p99Ms"`
+
+	// Step reserve, create_order, charge, confirm, settle_gate, or a compensation: begin_compensation, refund, cancel_order, release, finish_compensation.
+	Step string `json:"step"`
+}
+
 // Order defines model for Order.
 type Order struct {
 	AmountMinor int64       `json:"amountMinor"`
@@ -652,6 +756,46 @@ type ClientInterface interface {
 	//
 	// Corresponds with HEAD /sagas/{id}/events (the `SagaEventsHead` operationId).
 	SagaEventsHead(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LivePage The live sale page for people: this instance's sale figures, updated every second, and a saga timeline lookup.
+	//
+	// Corresponds with GET /ui/ (the `LivePage` operationId).
+	LivePage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LivePageHead As GET /ui/: the same status and headers, no body.
+	//
+	// Corresponds with HEAD /ui/ (the `LivePageHead` operationId).
+	LivePageHead(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LivePageStyle The style sheet of the live sale page.
+	//
+	// Corresponds with GET /ui/app.css (the `LivePageStyle` operationId).
+	LivePageStyle(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LivePageStyleHead As GET /ui/app.css: the same status and headers, no body.
+	//
+	// Corresponds with HEAD /ui/app.css (the `LivePageStyleHead` operationId).
+	LivePageStyleHead(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LivePageScript The script of the live sale page.
+	//
+	// Corresponds with GET /ui/app.js (the `LivePageScript` operationId).
+	LivePageScript(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LivePageScriptHead As GET /ui/app.js: the same status and headers, no body.
+	//
+	// Corresponds with HEAD /ui/app.js (the `LivePageScriptHead` operationId).
+	LivePageScriptHead(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LiveStats The live sale page's figures: this instance's own (behind a load balancer each instance counts the purchases it served).
+	//
+	// Corresponds with GET /ui/stats (the `LiveStats` operationId).
+	LiveStats(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LiveStatsHead As GET /ui/stats: the same status and headers, no body.
+	//
+	// Corresponds with HEAD /ui/stats (the `LiveStatsHead` operationId).
+	LiveStatsHead(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // Docs This API for people: the OpenAPI document rendered by Redoc.
@@ -1012,6 +1156,126 @@ func (c *Client) SagaEvents(ctx context.Context, id string, reqEditors ...Reques
 // Corresponds with HEAD /sagas/{id}/events (the `SagaEventsHead` operationId).
 func (c *Client) SagaEventsHead(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSagaEventsHeadRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LivePage The live sale page for people: this instance's sale figures, updated every second, and a saga timeline lookup.
+//
+// Corresponds with GET /ui/ (the `LivePage` operationId).
+func (c *Client) LivePage(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLivePageRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LivePageHead As GET /ui/: the same status and headers, no body.
+//
+// Corresponds with HEAD /ui/ (the `LivePageHead` operationId).
+func (c *Client) LivePageHead(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLivePageHeadRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LivePageStyle The style sheet of the live sale page.
+//
+// Corresponds with GET /ui/app.css (the `LivePageStyle` operationId).
+func (c *Client) LivePageStyle(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLivePageStyleRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LivePageStyleHead As GET /ui/app.css: the same status and headers, no body.
+//
+// Corresponds with HEAD /ui/app.css (the `LivePageStyleHead` operationId).
+func (c *Client) LivePageStyleHead(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLivePageStyleHeadRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LivePageScript The script of the live sale page.
+//
+// Corresponds with GET /ui/app.js (the `LivePageScript` operationId).
+func (c *Client) LivePageScript(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLivePageScriptRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LivePageScriptHead As GET /ui/app.js: the same status and headers, no body.
+//
+// Corresponds with HEAD /ui/app.js (the `LivePageScriptHead` operationId).
+func (c *Client) LivePageScriptHead(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLivePageScriptHeadRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LiveStats The live sale page's figures: this instance's own (behind a load balancer each instance counts the purchases it served).
+//
+// Corresponds with GET /ui/stats (the `LiveStats` operationId).
+func (c *Client) LiveStats(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLiveStatsRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LiveStatsHead As GET /ui/stats: the same status and headers, no body.
+//
+// Corresponds with HEAD /ui/stats (the `LiveStatsHead` operationId).
+func (c *Client) LiveStatsHead(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLiveStatsHeadRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -1699,6 +1963,222 @@ func NewSagaEventsHeadRequest(server string, id string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewLivePageRequest constructs an http.Request for the LivePage method
+func NewLivePageRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/ui/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewLivePageHeadRequest constructs an http.Request for the LivePageHead method
+func NewLivePageHeadRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/ui/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodHead, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewLivePageStyleRequest constructs an http.Request for the LivePageStyle method
+func NewLivePageStyleRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/ui/app.css")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewLivePageStyleHeadRequest constructs an http.Request for the LivePageStyleHead method
+func NewLivePageStyleHeadRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/ui/app.css")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodHead, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewLivePageScriptRequest constructs an http.Request for the LivePageScript method
+func NewLivePageScriptRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/ui/app.js")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewLivePageScriptHeadRequest constructs an http.Request for the LivePageScriptHead method
+func NewLivePageScriptHeadRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/ui/app.js")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodHead, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewLiveStatsRequest constructs an http.Request for the LiveStats method
+func NewLiveStatsRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/ui/stats")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewLiveStatsHeadRequest constructs an http.Request for the LiveStatsHead method
+func NewLiveStatsHeadRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/ui/stats")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodHead, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -1910,6 +2390,62 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with HEAD /sagas/{id}/events (the `SagaEventsHead` operationId).
 	SagaEventsHeadWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*SagaEventsHeadReply, error)
+
+	// LivePageWithResponse The live sale page for people: this instance's sale figures, updated every second, and a saga timeline lookup.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /ui/ (the `LivePage` operationId).
+	LivePageWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LivePageReply, error)
+
+	// LivePageHeadWithResponse As GET /ui/: the same status and headers, no body.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with HEAD /ui/ (the `LivePageHead` operationId).
+	LivePageHeadWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LivePageHeadReply, error)
+
+	// LivePageStyleWithResponse The style sheet of the live sale page.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /ui/app.css (the `LivePageStyle` operationId).
+	LivePageStyleWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LivePageStyleReply, error)
+
+	// LivePageStyleHeadWithResponse As GET /ui/app.css: the same status and headers, no body.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with HEAD /ui/app.css (the `LivePageStyleHead` operationId).
+	LivePageStyleHeadWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LivePageStyleHeadReply, error)
+
+	// LivePageScriptWithResponse The script of the live sale page.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /ui/app.js (the `LivePageScript` operationId).
+	LivePageScriptWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LivePageScriptReply, error)
+
+	// LivePageScriptHeadWithResponse As GET /ui/app.js: the same status and headers, no body.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with HEAD /ui/app.js (the `LivePageScriptHead` operationId).
+	LivePageScriptHeadWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LivePageScriptHeadReply, error)
+
+	// LiveStatsWithResponse The live sale page's figures: this instance's own (behind a load balancer each instance counts the purchases it served).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /ui/stats (the `LiveStats` operationId).
+	LiveStatsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LiveStatsReply, error)
+
+	// LiveStatsHeadWithResponse As GET /ui/stats: the same status and headers, no body.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with HEAD /ui/stats (the `LiveStatsHead` operationId).
+	LiveStatsHeadWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LiveStatsHeadReply, error)
 }
 
 // DocsReply429Headers the declared response headers of an HTTP 429 response for Docs
@@ -3549,6 +4085,502 @@ func (r SagaEventsHeadReply) ContentType() string {
 	return ""
 }
 
+// LivePageReply429Headers the declared response headers of an HTTP 429 response for LivePage
+type LivePageReply429Headers struct {
+	RetryAfter *int
+}
+
+// LivePageReply503Headers the declared response headers of an HTTP 503 response for LivePage
+type LivePageReply503Headers struct {
+	RetryAfter *int
+}
+
+type LivePageReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *ServerProblem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *LivePageReply429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *LivePageReply503Headers
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r LivePageReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r LivePageReply) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r LivePageReply) GetApplicationproblemJSONDefault() *ServerProblem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r LivePageReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r LivePageReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r LivePageReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r LivePageReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// LivePageHeadReply429Headers the declared response headers of an HTTP 429 response for LivePageHead
+type LivePageHeadReply429Headers struct {
+	RetryAfter *int
+}
+
+// LivePageHeadReply503Headers the declared response headers of an HTTP 503 response for LivePageHead
+type LivePageHeadReply503Headers struct {
+	RetryAfter *int
+}
+
+type LivePageHeadReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *LivePageHeadReply429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *LivePageHeadReply503Headers
+}
+
+// GetBody returns the raw response body bytes
+func (r LivePageHeadReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r LivePageHeadReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r LivePageHeadReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r LivePageHeadReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// LivePageStyleReply429Headers the declared response headers of an HTTP 429 response for LivePageStyle
+type LivePageStyleReply429Headers struct {
+	RetryAfter *int
+}
+
+// LivePageStyleReply503Headers the declared response headers of an HTTP 503 response for LivePageStyle
+type LivePageStyleReply503Headers struct {
+	RetryAfter *int
+}
+
+type LivePageStyleReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *ServerProblem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *LivePageStyleReply429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *LivePageStyleReply503Headers
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r LivePageStyleReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r LivePageStyleReply) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r LivePageStyleReply) GetApplicationproblemJSONDefault() *ServerProblem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r LivePageStyleReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r LivePageStyleReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r LivePageStyleReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r LivePageStyleReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// LivePageStyleHeadReply429Headers the declared response headers of an HTTP 429 response for LivePageStyleHead
+type LivePageStyleHeadReply429Headers struct {
+	RetryAfter *int
+}
+
+// LivePageStyleHeadReply503Headers the declared response headers of an HTTP 503 response for LivePageStyleHead
+type LivePageStyleHeadReply503Headers struct {
+	RetryAfter *int
+}
+
+type LivePageStyleHeadReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *LivePageStyleHeadReply429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *LivePageStyleHeadReply503Headers
+}
+
+// GetBody returns the raw response body bytes
+func (r LivePageStyleHeadReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r LivePageStyleHeadReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r LivePageStyleHeadReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r LivePageStyleHeadReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// LivePageScriptReply429Headers the declared response headers of an HTTP 429 response for LivePageScript
+type LivePageScriptReply429Headers struct {
+	RetryAfter *int
+}
+
+// LivePageScriptReply503Headers the declared response headers of an HTTP 503 response for LivePageScript
+type LivePageScriptReply503Headers struct {
+	RetryAfter *int
+}
+
+type LivePageScriptReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *ServerProblem
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *LivePageScriptReply429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *LivePageScriptReply503Headers
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r LivePageScriptReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r LivePageScriptReply) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r LivePageScriptReply) GetApplicationproblemJSONDefault() *ServerProblem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r LivePageScriptReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r LivePageScriptReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r LivePageScriptReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r LivePageScriptReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// LivePageScriptHeadReply429Headers the declared response headers of an HTTP 429 response for LivePageScriptHead
+type LivePageScriptHeadReply429Headers struct {
+	RetryAfter *int
+}
+
+// LivePageScriptHeadReply503Headers the declared response headers of an HTTP 503 response for LivePageScriptHead
+type LivePageScriptHeadReply503Headers struct {
+	RetryAfter *int
+}
+
+type LivePageScriptHeadReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *LivePageScriptHeadReply429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *LivePageScriptHeadReply503Headers
+}
+
+// GetBody returns the raw response body bytes
+func (r LivePageScriptHeadReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r LivePageScriptHeadReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r LivePageScriptHeadReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r LivePageScriptHeadReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// LiveStatsReply404Headers the declared response headers of an HTTP 404 response for LiveStats
+type LiveStatsReply404Headers struct {
+	RetryAfter *int
+}
+
+// LiveStatsReply429Headers the declared response headers of an HTTP 429 response for LiveStats
+type LiveStatsReply429Headers struct {
+	RetryAfter *int
+}
+
+// LiveStatsReply503Headers the declared response headers of an HTTP 503 response for LiveStats
+type LiveStatsReply503Headers struct {
+	RetryAfter *int
+}
+
+type LiveStatsReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *LiveStats
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *ServerProblem
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *LiveStatsReply404Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *LiveStatsReply429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *LiveStatsReply503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r LiveStatsReply) GetJSON200() *LiveStats {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r LiveStatsReply) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r LiveStatsReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r LiveStatsReply) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r LiveStatsReply) GetApplicationproblemJSONDefault() *ServerProblem {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r LiveStatsReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r LiveStatsReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r LiveStatsReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r LiveStatsReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// LiveStatsHeadReply404Headers the declared response headers of an HTTP 404 response for LiveStatsHead
+type LiveStatsHeadReply404Headers struct {
+	RetryAfter *int
+}
+
+// LiveStatsHeadReply429Headers the declared response headers of an HTTP 429 response for LiveStatsHead
+type LiveStatsHeadReply429Headers struct {
+	RetryAfter *int
+}
+
+// LiveStatsHeadReply503Headers the declared response headers of an HTTP 503 response for LiveStatsHead
+type LiveStatsHeadReply503Headers struct {
+	RetryAfter *int
+}
+
+type LiveStatsHeadReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *LiveStatsHeadReply404Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *LiveStatsHeadReply429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *LiveStatsHeadReply503Headers
+}
+
+// GetBody returns the raw response body bytes
+func (r LiveStatsHeadReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r LiveStatsHeadReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r LiveStatsHeadReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r LiveStatsHeadReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // DocsWithResponse This API for people: the OpenAPI document rendered by Redoc.
 //
 // Returns a wrapper object for the known response body format(s).
@@ -3859,6 +4891,110 @@ func (c *ClientWithResponses) SagaEventsHeadWithResponse(ctx context.Context, id
 		return nil, err
 	}
 	return ParseSagaEventsHeadReply(rsp)
+}
+
+// LivePageWithResponse The live sale page for people: this instance's sale figures, updated every second, and a saga timeline lookup.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /ui/ (the `LivePage` operationId).
+func (c *ClientWithResponses) LivePageWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LivePageReply, error) {
+	rsp, err := c.LivePage(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLivePageReply(rsp)
+}
+
+// LivePageHeadWithResponse As GET /ui/: the same status and headers, no body.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with HEAD /ui/ (the `LivePageHead` operationId).
+func (c *ClientWithResponses) LivePageHeadWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LivePageHeadReply, error) {
+	rsp, err := c.LivePageHead(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLivePageHeadReply(rsp)
+}
+
+// LivePageStyleWithResponse The style sheet of the live sale page.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /ui/app.css (the `LivePageStyle` operationId).
+func (c *ClientWithResponses) LivePageStyleWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LivePageStyleReply, error) {
+	rsp, err := c.LivePageStyle(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLivePageStyleReply(rsp)
+}
+
+// LivePageStyleHeadWithResponse As GET /ui/app.css: the same status and headers, no body.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with HEAD /ui/app.css (the `LivePageStyleHead` operationId).
+func (c *ClientWithResponses) LivePageStyleHeadWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LivePageStyleHeadReply, error) {
+	rsp, err := c.LivePageStyleHead(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLivePageStyleHeadReply(rsp)
+}
+
+// LivePageScriptWithResponse The script of the live sale page.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /ui/app.js (the `LivePageScript` operationId).
+func (c *ClientWithResponses) LivePageScriptWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LivePageScriptReply, error) {
+	rsp, err := c.LivePageScript(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLivePageScriptReply(rsp)
+}
+
+// LivePageScriptHeadWithResponse As GET /ui/app.js: the same status and headers, no body.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with HEAD /ui/app.js (the `LivePageScriptHead` operationId).
+func (c *ClientWithResponses) LivePageScriptHeadWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LivePageScriptHeadReply, error) {
+	rsp, err := c.LivePageScriptHead(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLivePageScriptHeadReply(rsp)
+}
+
+// LiveStatsWithResponse The live sale page's figures: this instance's own (behind a load balancer each instance counts the purchases it served).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /ui/stats (the `LiveStats` operationId).
+func (c *ClientWithResponses) LiveStatsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LiveStatsReply, error) {
+	rsp, err := c.LiveStats(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLiveStatsReply(rsp)
+}
+
+// LiveStatsHeadWithResponse As GET /ui/stats: the same status and headers, no body.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with HEAD /ui/stats (the `LiveStatsHead` operationId).
+func (c *ClientWithResponses) LiveStatsHeadWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*LiveStatsHeadReply, error) {
+	rsp, err := c.LiveStatsHead(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLiveStatsHeadReply(rsp)
 }
 
 // ParseDocsReply parses an HTTP response from a DocsWithResponse call
@@ -5374,6 +6510,448 @@ func ParseSagaEventsHeadReply(rsp *http.Response) (*SagaEventsHeadReply, error) 
 		response.Headers429 = &headers
 	case rsp.StatusCode == 503:
 		var headers SagaEventsHeadReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseLivePageReply parses an HTTP response from a LivePageWithResponse call
+func ParseLivePageReply(rsp *http.Response) (*LivePageReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &LivePageReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest ServerProblem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers LivePageReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers LivePageReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseLivePageHeadReply parses an HTTP response from a LivePageHeadWithResponse call
+func ParseLivePageHeadReply(rsp *http.Response) (*LivePageHeadReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &LivePageHeadReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers LivePageHeadReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers LivePageHeadReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseLivePageStyleReply parses an HTTP response from a LivePageStyleWithResponse call
+func ParseLivePageStyleReply(rsp *http.Response) (*LivePageStyleReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &LivePageStyleReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest ServerProblem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers LivePageStyleReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers LivePageStyleReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseLivePageStyleHeadReply parses an HTTP response from a LivePageStyleHeadWithResponse call
+func ParseLivePageStyleHeadReply(rsp *http.Response) (*LivePageStyleHeadReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &LivePageStyleHeadReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers LivePageStyleHeadReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers LivePageStyleHeadReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseLivePageScriptReply parses an HTTP response from a LivePageScriptWithResponse call
+func ParseLivePageScriptReply(rsp *http.Response) (*LivePageScriptReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &LivePageScriptReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest ServerProblem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers LivePageScriptReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers LivePageScriptReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseLivePageScriptHeadReply parses an HTTP response from a LivePageScriptHeadWithResponse call
+func ParseLivePageScriptHeadReply(rsp *http.Response) (*LivePageScriptHeadReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &LivePageScriptHeadReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers LivePageScriptHeadReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers LivePageScriptHeadReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseLiveStatsReply parses an HTTP response from a LiveStatsWithResponse call
+func ParseLiveStatsReply(rsp *http.Response) (*LiveStatsReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &LiveStatsReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest LiveStats
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest ServerProblem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 404:
+		var headers LiveStatsReply404Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 429:
+		var headers LiveStatsReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers LiveStatsReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseLiveStatsHeadReply parses an HTTP response from a LiveStatsHeadWithResponse call
+func ParseLiveStatsHeadReply(rsp *http.Response) (*LiveStatsHeadReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &LiveStatsHeadReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 404:
+		var headers LiveStatsHeadReply404Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 429:
+		var headers LiveStatsHeadReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers LiveStatsHeadReply503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

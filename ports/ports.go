@@ -341,6 +341,12 @@ type Metrics interface {
 	// none or another instance holds the relay lease. A round that cannot
 	// read the outbox, or cannot tell who holds the lease, records nothing.
 	OutboxLag(d time.Duration)
+	// Compensated records a saga whose compensation this instance finished
+	// (the saga is now COMPENSATED), with its product and its reason (one
+	// of app's Reason constants). It is called once per finishing call, by
+	// the purchase that gave up or the recovery that took the saga over; a
+	// saga two instances finish at the same moment may be reported by both.
+	Compensated(saga domain.SagaID, product domain.ProductID, reason string)
 }
 
 // Counter names a total that Metrics keeps.

@@ -88,6 +88,8 @@ type fixtureOpts struct {
 	http *httpapi.Options
 	// tracer, when set, traces the app and the HTTP layer.
 	tracer trace.TracerProvider
+	// metrics records the app's purchases (nil: none).
+	metrics ports.Metrics
 }
 
 func newFixture(t testing.TB, o fixtureOpts) *fixture {
@@ -117,7 +119,7 @@ func newFixture(t testing.TB, o fixtureOpts) *fixture {
 	f.app, err = app.New(app.Deps{
 		Clock: f.clock, IDs: f.ids, Inventory: f.inv, Locker: f.locker, Catalog: flakyCatalog{f.store, &f.catalogDown},
 		Cache: f.cache, Sagas: f.store, Orders: f.store, Outbox: f.store, Publisher: f.events,
-		Payments: f.pay, Tracer: o.tracer,
+		Payments: f.pay, Tracer: o.tracer, Metrics: o.metrics,
 	}, app.Config{Strategy: o.strategy}, app.Hooks{})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)

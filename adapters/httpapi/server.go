@@ -67,6 +67,9 @@ type Options struct {
 	// Timeline, when set, serves GET /sagas/{id}/events from the event
 	// stream (a Kafka consumer); otherwise the durable store answers.
 	Timeline EventTimeline
+	// Live, when set, is served at GET /ui/stats for the live sale page
+	// (GET /ui/); nil: that route answers 404 live_stats_off.
+	Live ports.LiveStats
 	// Tracer, when set, gives every request but the health checks and
 	// metrics a server span that continues the caller's W3C trace context
 	// (traceparent), and a sampled request's answer an X-Trace-ID header.
@@ -120,6 +123,7 @@ type server struct {
 	limiter  *clientLimiter
 	inFlight chan struct{}
 	reading  chan struct{}
+	ui       uiCatalog // the live page's products
 }
 
 // New returns the API's handler. gin's mode is the caller's choice
@@ -216,6 +220,10 @@ func New(a *app.App, opts Options) (http.Handler, error) {
 		c.Header("Cache-Control", "public, max-age=300")
 		c.Data(http.StatusOK, "text/javascript; charset=utf-8", redocScript)
 	})...)
+	get("/ui/", guarded(s.uiPage)...)
+	get("/ui/app.js", guarded(uiAsset("text/javascript; charset=utf-8", uiScript))...)
+	get("/ui/app.css", guarded(uiAsset("text/css; charset=utf-8", uiStyle))...)
+	get("/ui/stats", guarded(s.uiStats)...)
 	if opts.MetricsHandler != nil {
 		metrics := bearer(opts.MetricsToken, "flashsale-metrics", "metrics_disabled", "metrics need a token: none is configured")
 		get("/metrics", guarded(metrics, gin.WrapH(opts.MetricsHandler))...)

@@ -43,6 +43,7 @@ func scrape(t *testing.T) scraped {
 	m.StepDone("charge", time.Millisecond, errors.New("declined"))
 	m.Add(ports.CounterEventsPublished, 1)
 	m.OutboxLag(time.Second)
+	m.Compensated("s-1", "p-1", app.ReasonPaymentDeclined)
 	m.RequestDone("/readyz", http.MethodGet, http.StatusServiceUnavailable, time.Millisecond)
 
 	rec := httptest.NewRecorder()

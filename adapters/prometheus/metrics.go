@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/flashsale/flashsale/domain"
 	"github.com/flashsale/flashsale/ports"
 )
 
@@ -32,11 +33,15 @@ type Metrics struct {
 	stepTime  *prom.HistogramVec
 	stepErrs  *prom.CounterVec
 	counters  *prom.CounterVec
+	comps     *prom.CounterVec
 
 	reqSeries  sync.Map // requestKey -> requestSeries
 	purSeries  sync.Map // purchaseKey -> requestSeries
 	reqSeriesN atomic.Int64
 	outboxLag  prom.Gauge
+
+	compReasons sync.Map // reason -> prom.Counter
+	compN       atomic.Int64
 }
 
 // Latency buckets from 1 ms to 10 s: a cache hit is around a millisecond,
@@ -62,10 +67,12 @@ func New() *Metrics {
 			Help: "Saga steps and compensations that returned an error."}, []string{"step"}),
 		counters: prom.NewCounterVec(prom.CounterOpts{Name: "flashsale_events_total",
 			Help: "Operational totals: cache_hit, cache_miss, lock_busy, reservations_expired, sagas_recovered, events_published."}, []string{"kind"}),
+		comps: prom.NewCounterVec(prom.CounterOpts{Name: "flashsale_compensations_total",
+			Help: "Sagas whose compensation this instance finished, by reason (payment_declined, lease_expired, ...)."}, []string{"reason"}),
 		outboxLag: prom.NewGauge(prom.GaugeOpts{Name: "flashsale_outbox_lag_seconds",
 			Help: "Age of the oldest unpublished event the last relay round found (0: none, or another instance relays)."}),
 	}
-	m.reg.MustRegister(m.requests, m.reqTime, m.purchases, m.purTime, m.stepTime, m.stepErrs, m.counters, m.outboxLag,
+	m.reg.MustRegister(m.requests, m.reqTime, m.purchases, m.purTime, m.stepTime, m.stepErrs, m.counters, m.comps, m.outboxLag,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Every counter kind appears from the start, at zero, so dashboards
 	// and alerts see the series before the first event.
@@ -114,6 +121,24 @@ func (m *Metrics) Add(c ports.Counter, n int) {
 
 // OutboxLag implements ports.Metrics.
 func (m *Metrics) OutboxLag(d time.Duration) { m.outboxLag.Set(max(d, 0).Seconds()) }
+
+// Compensated implements ports.Metrics. Reasons are the app's few
+// constants, but they are read back from stored sagas, so at most
+// maxReasons distinct ones get a series; any beyond share "other".
+func (m *Metrics) Compensated(_ domain.SagaID, _ domain.ProductID, reason string) {
+	if c, ok := m.compReasons.Load(reason); ok {
+		c.(prom.Counter).Inc()
+		return
+	}
+	if m.compN.Add(1) > maxReasons {
+		m.comps.WithLabelValues("other").Inc()
+		return
+	}
+	c, _ := m.compReasons.LoadOrStore(reason, m.comps.WithLabelValues(reason))
+	c.(prom.Counter).Inc()
+}
+
+const maxReasons = 32
 
 // RequestDone implements ports.RequestMetrics. An unmatched route is
 // recorded as "unmatched", so scanners cannot grow the label set.

@@ -208,6 +208,7 @@ func serve(ctx context.Context, cfg Config, logOut io.Writer, ready chan<- strin
 	if w.timeline != nil {
 		opts.Timeline = w.timeline
 	}
+	opts.Live = w.live
 	if w.tracer.Enabled() {
 		opts.Tracer, opts.TraceOnlyAsked = w.tracer, cfg.Tracing.SampleRatio == 0
 	}

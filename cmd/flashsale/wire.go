@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/flashsale/flashsale/adapters/kafka"
+	"github.com/flashsale/flashsale/adapters/live"
 	"github.com/flashsale/flashsale/adapters/memory"
 	"github.com/flashsale/flashsale/adapters/mysql"
 	"github.com/flashsale/flashsale/adapters/payment"
@@ -29,6 +30,8 @@ import (
 type wired struct {
 	app     *app.App
 	metrics *prometheus.Metrics // nil when metrics are off
+	// live keeps this instance's figures for the live sale page (/ui/).
+	live *live.Recorder
 	// timeline is the Kafka timeline consumer, when events go to Kafka.
 	timeline *kafka.Timeline
 	pingers  []ports.Pinger
@@ -209,6 +212,12 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger) (w wired, err error
 		w.metrics = prometheus.New()
 		d.Metrics = w.metrics
 	}
+	// The live page's recorder is always on: it is a few kilobytes and a
+	// mutex per purchase, and the page is how a sale is watched.
+	if w.live, err = live.New(clock); err != nil {
+		return w, err
+	}
+	d.Metrics = live.Tee(d.Metrics, w.live)
 	var hooks app.Hooks
 	if cfg.crashAt != "" {
 		log.Warn("test-only crash switch on: the process exits at this saga step", "crash_at", cfg.crashAt)
