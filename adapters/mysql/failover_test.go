@@ -183,6 +183,15 @@ func TestFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer newPrimary.Close()
+	// It acknowledges orders now: every commit durable on its disk (as a
+	// replica it fsynced none; scripts/mariadb promote restores them).
+	var flush, syncBinlog int
+	if err := newPrimary.QueryRowContext(ctx, "SELECT @@global.innodb_flush_log_at_trx_commit, @@global.sync_binlog").Scan(&flush, &syncBinlog); err != nil {
+		t.Fatal(err)
+	}
+	if flush != 1 || syncBinlog != 1 {
+		t.Errorf("the promoted primary runs with innodb_flush_log_at_trx_commit=%d, sync_binlog=%d; want 1 and 1", flush, syncBinlog)
+	}
 	status := make(map[string]string)
 	rows, err := newPrimary.QueryContext(ctx, "SELECT id, status FROM sagas")
 	if err != nil {
