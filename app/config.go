@@ -54,6 +54,11 @@ type Config struct {
 	// and the gate. It bounds how stale a read's available count (which
 	// says its age) and a purchase's price can be. Negative: off.
 	NearCacheTTL time.Duration
+	// StaleLevelTTL is how old the last gate level this instance read may
+	// be and still answer a product read when the gate does not answer (a
+	// Redis failover): the read then says so (ProductView.AvailableStale)
+	// and how old it is (AvailableAsOf). Negative: such reads fail.
+	StaleLevelTTL time.Duration
 	// MaxConfirmGroup bounds how many confirms of one product (and how
 	// many creations of sagas) are committed in one durable write, when the
 	// store can write groups.
@@ -95,6 +100,7 @@ func DefaultConfig() Config {
 		MaxInFlightPerProduct: 256,
 		SoldOutTTL:            time.Second,
 		NearCacheTTL:          500 * time.Millisecond,
+		StaleLevelTTL:         time.Minute,
 		MaxConfirmGroup:       256,
 		RelayPace:             100 * time.Millisecond,
 		RelayBatch:            1000,
@@ -117,6 +123,7 @@ func (c Config) withDefaults() Config {
 	c.MaxInFlightPerProduct = cmp.Or(c.MaxInFlightPerProduct, d.MaxInFlightPerProduct)
 	c.SoldOutTTL = cmp.Or(c.SoldOutTTL, d.SoldOutTTL)
 	c.NearCacheTTL = cmp.Or(c.NearCacheTTL, d.NearCacheTTL)
+	c.StaleLevelTTL = cmp.Or(c.StaleLevelTTL, d.StaleLevelTTL)
 	c.MaxConfirmGroup = cmp.Or(c.MaxConfirmGroup, d.MaxConfirmGroup)
 	c.RelayPace = cmp.Or(c.RelayPace, d.RelayPace)
 	c.RelayBatch = cmp.Or(c.RelayBatch, d.RelayBatch)

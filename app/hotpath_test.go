@@ -399,6 +399,75 @@ func TestNearCacheSaysItsAge(t *testing.T) {
 	}
 }
 
+// gateDown is the world's inventory whose Level fails as an unreachable
+// Redis does while down is set.
+type gateDown struct {
+	*memory.Inventory
+	down atomic.Bool
+}
+
+func (g *gateDown) Level(ctx context.Context, id domain.ProductID) (domain.StockLevel, error) {
+	if g.down.Load() {
+		return domain.StockLevel{}, fmt.Errorf("gate: connection refused: %w", domain.ErrUnavailable)
+	}
+	return g.Inventory.Level(ctx, id)
+}
+
+// TestReadsOutliveTheGate: while the gate does not answer, a product read
+// answers the last level this instance read, marked stale and saying its
+// age, for up to StaleLevelTTL, even after this instance's own sales
+// dropped it from the near cache; a read that asks for a live level, one
+// past the TTL, and one of a product never read, fail as unavailable.
+func TestReadsOutliveTheGate(t *testing.T) {
+	w := newWorld(t)
+	gate := &gateDown{Inventory: w.inv}
+	a := w.appWith(app.Config{StaleLevelTTL: time.Minute}, app.Hooks{}, func(d *app.Deps) { d.Inventory = gate })
+	w.supply(a, "p", 10)
+	w.supply(a, "q", 10)
+	ctx := context.Background()
+	if _, err := a.Product(ctx, "q", app.ReadOptions{}); err != nil { // q's details are cached, its level too
+		t.Fatal(err)
+	}
+	if _, err := a.Purchase(ctx, domain.PurchaseRequest{ProductID: "p", Qty: 2}, ""); err != nil {
+		t.Fatal(err)
+	}
+	readAt := w.clock.Now()
+	if v, err := a.Product(ctx, "p", app.ReadOptions{}); err != nil || v.Available != 8 || v.AvailableStale {
+		t.Fatalf("live read %+v %v", v, err)
+	}
+	if _, err := a.Purchase(ctx, domain.PurchaseRequest{ProductID: "p", Qty: 1}, ""); err != nil { // drops p's near level
+		t.Fatal(err)
+	}
+
+	gate.down.Store(true)
+	w.clock.Advance(30 * time.Second)
+	v, err := a.Product(ctx, "p", app.ReadOptions{})
+	if err != nil || !v.AvailableStale || v.Available != 8 || v.Stock != 8 || !v.AvailableAsOf.Equal(readAt) {
+		t.Fatalf("read with the gate down: %+v %v; want the last level read (8 as of %s), marked stale", v, err, readAt)
+	}
+	if _, err := a.Product(ctx, "p", app.ReadOptions{Fresh: true}); !errors.Is(err, domain.ErrUnavailable) {
+		t.Errorf("a live read with the gate down: %v, want unavailable", err)
+	}
+	w.clock.Advance(31 * time.Second)
+	if _, err := a.Product(ctx, "p", app.ReadOptions{}); !errors.Is(err, domain.ErrUnavailable) {
+		t.Errorf("a read past StaleLevelTTL: %v, want unavailable", err)
+	}
+
+	gate.down.Store(false)
+	if v, err := a.Product(ctx, "p", app.ReadOptions{}); err != nil || v.AvailableStale || v.Available != 7 {
+		t.Errorf("the gate back: %+v %v, want live 7", v, err)
+	}
+	off := w.appWith(app.Config{StaleLevelTTL: -1, InstanceID: "off"}, app.Hooks{}, func(d *app.Deps) { d.Inventory = gate })
+	if _, err := off.Product(ctx, "q", app.ReadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	gate.down.Store(true)
+	w.clock.Advance(2 * time.Second)
+	if _, err := off.Product(ctx, "q", app.ReadOptions{}); !errors.Is(err, domain.ErrUnavailable) {
+		t.Errorf("StaleLevelTTL off: %v, want unavailable", err)
+	}
+}
+
 // TestRelayLeaseOneRelayAtATime: with a relay lease, one instance relays;
 // the other skips its rounds without asking the Locker each time, and
 // takes over once the holder stops renewing.

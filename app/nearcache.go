@@ -19,6 +19,10 @@ type nearCache struct {
 	ttl     time.Duration // <= 0: off
 	details sync.Map      // domain.ProductID -> nearEntry[domain.Product]
 	levels  sync.Map      // domain.ProductID -> nearEntry[domain.StockLevel]
+	// last keeps the last level read of each product, whatever the TTL
+	// and this instance's own changes: what a read answers, marked stale,
+	// when the gate does not answer (Config.StaleLevelTTL).
+	last sync.Map // domain.ProductID -> nearEntry[domain.StockLevel]
 }
 
 type nearEntry[T any] struct {
@@ -62,6 +66,13 @@ func (n *nearCache) level(id domain.ProductID, now time.Time) (nearEntry[domain.
 
 func (n *nearCache) putLevel(l domain.StockLevel, at time.Time) {
 	nearPut(&n.levels, n.ttl, l.ProductID, l, at)
+	n.last.Store(l.ProductID, nearEntry[domain.StockLevel]{v: l, at: at})
+}
+
+// lastLevel returns the product's last level read, if it is younger than
+// maxAge (and not from the future: a clock set back).
+func (n *nearCache) lastLevel(id domain.ProductID, now time.Time, maxAge time.Duration) (nearEntry[domain.StockLevel], bool) {
+	return nearGet[domain.StockLevel](&n.last, maxAge, id, now)
 }
 
 // forgetLevel drops the product's gate level: this instance changed it.

@@ -21,6 +21,10 @@ type ProductView struct {
 	domain.Product
 	Available     int64     `json:"available"`
 	AvailableAsOf time.Time `json:"availableAsOf"`
+	// AvailableStale says the gate did not answer: Stock, Available and
+	// AvailableAsOf are the last this instance read, at most
+	// Config.StaleLevelTTL old.
+	AvailableStale bool `json:"availableStale,omitempty"`
 }
 
 // ReadOptions tune one product read.
@@ -66,6 +70,15 @@ func (a *App) Product(ctx context.Context, id domain.ProductID, opts ReadOptions
 		// can be reserved until it is.
 		return ProductView{Product: p, AvailableAsOf: now}, nil
 	case err != nil:
+		// A read does not depend on the gate being up: the last level this
+		// instance read answers, marked stale, unless the caller asked for
+		// a live one.
+		if last, ok := a.near.lastLevel(id, now, a.cfg.StaleLevelTTL); ok && !opts.Fresh {
+			a.metrics.Add(ports.CounterStaleReads, 1)
+			view := viewOf(p, last)
+			view.AvailableStale = true
+			return view, nil
+		}
 		return ProductView{}, fmt.Errorf("product %s level: %w", id, err)
 	}
 	return viewOf(p, v.(nearEntry[domain.StockLevel])), nil

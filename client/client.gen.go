@@ -322,8 +322,11 @@ type ProductView struct {
 
 	// AvailableAsOf When stock and available were read from the inventory gate.
 	AvailableAsOf time.Time `json:"availableAsOf"`
-	Id            string    `json:"id"`
-	Name          string    `json:"name"`
+
+	// AvailableStale Present (true) when the inventory gate did not answer (a Redis failover): stock, available and availableAsOf are the last this instance read, at most cache.stale_ttl old. Absent on a live or near-cache read. A read with Cache-Control: no-cache is never answered stale: it gets 503.
+	AvailableStale *bool  `json:"availableStale,omitempty"`
+	Id             string `json:"id"`
+	Name           string `json:"name"`
 
 	// PriceMinor Price in minor units (cents).
 	PriceMinor int64 `json:"priceMinor"`

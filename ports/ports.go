@@ -365,6 +365,9 @@ const (
 	CounterReservationsExpired Counter = "reservations_expired"
 	CounterSagasRecovered      Counter = "sagas_recovered"
 	CounterEventsPublished     Counter = "events_published"
+	// CounterStaleReads counts product reads answered with the last level
+	// read because the gate did not answer.
+	CounterStaleReads Counter = "stale_reads"
 )
 
 // RequestMetrics receives one record per HTTP request.

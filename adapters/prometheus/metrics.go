@@ -78,7 +78,8 @@ func New() *Metrics {
 	// and alerts see the series before the first event.
 	for _, c := range []ports.Counter{ports.CounterCacheHit, ports.CounterCacheMiss, ports.CounterNearCacheHit,
 		ports.CounterLockBusy, ports.CounterReservationsExpired, ports.CounterSagasRecovered, ports.CounterEventsPublished,
-		ports.CounterSoldOutFromMemory, ports.CounterSaturated, ports.CounterConfirmGroups, ports.CounterConfirmsGrouped} {
+		ports.CounterSoldOutFromMemory, ports.CounterSaturated, ports.CounterConfirmGroups, ports.CounterConfirmsGrouped,
+		ports.CounterStaleReads} {
 		m.counters.WithLabelValues(string(c))
 	}
 	return m

@@ -163,6 +163,9 @@ type CacheConfig struct {
 	// NearTTL: product details and available counts kept in process memory
 	// in front of the cache and the gate. 0: off.
 	NearTTL time.Duration `yaml:"near_ttl"`
+	// StaleTTL: how old the last available count read may be and still
+	// answer a product read while the gate does not answer. 0: never.
+	StaleTTL time.Duration `yaml:"stale_ttl"`
 }
 
 // PaymentsConfig configures the payment gateway: the in-process simulator
@@ -236,7 +239,7 @@ func defaultConfig() Config {
 			ConnMaxLifetime: 5 * time.Minute, QueryTimeout: 5 * time.Second},
 		Kafka: KafkaConfig{Brokers: []string{"127.0.0.1:19092", "127.0.0.1:19093"}, Topic: "flashsale.events",
 			Partitions: 6, ReplicationFactor: 2, WriteTimeout: 5 * time.Second},
-		Cache:    CacheConfig{TTL: d.CacheTTL, NearTTL: d.NearCacheTTL},
+		Cache:    CacheConfig{TTL: d.CacheTTL, NearTTL: d.NearCacheTTL, StaleTTL: d.StaleLevelTTL},
 		Payments: PaymentsConfig{Seed: 1, Timeout: 2 * time.Second},
 		Memory:   MemoryConfig{Retention: 5 * time.Minute, MaxSagas: 60_000},
 		Demo:     DemoConfig{Products: true},
@@ -429,8 +432,8 @@ func (c Config) validate() error {
 	if c.Saga.BackgroundInterval <= 0 {
 		errs = append(errs, errors.New("saga.background_interval must be positive"))
 	}
-	if c.Saga.MaxInFlightPerProduct < 0 || c.Saga.SoldOutTTL < 0 || c.Cache.NearTTL < 0 || c.Saga.MaxConfirmGroup <= 0 || c.Saga.RelayLease < 0 || c.Saga.RelayPace < 0 {
-		errs = append(errs, errors.New("saga.max_in_flight_per_product, saga.sold_out_ttl, saga.relay_lease, saga.relay_pace and cache.near_ttl must not be negative (0 turns each off), saga.max_confirm_group must be positive"))
+	if c.Saga.MaxInFlightPerProduct < 0 || c.Saga.SoldOutTTL < 0 || c.Cache.NearTTL < 0 || c.Cache.StaleTTL < 0 || c.Saga.MaxConfirmGroup <= 0 || c.Saga.RelayLease < 0 || c.Saga.RelayPace < 0 {
+		errs = append(errs, errors.New("saga.max_in_flight_per_product, saga.sold_out_ttl, saga.relay_lease, saga.relay_pace, cache.near_ttl and cache.stale_ttl must not be negative (0 turns each off), saga.max_confirm_group must be positive"))
 	}
 	if c.Payments.DeclineRate < 0 || c.Payments.DeclineRate > 1 || c.Payments.TimeoutRate < 0 || c.Payments.TimeoutRate > 1 || c.Payments.Latency < 0 {
 		errs = append(errs, errors.New("payments: rates must be within [0, 1] and latency not negative"))
@@ -489,6 +492,7 @@ func (c Config) appConfig() app.Config {
 		MaxInFlightPerProduct: offIfZero(c.Saga.MaxInFlightPerProduct),
 		SoldOutTTL:            offIfZero(c.Saga.SoldOutTTL),
 		NearCacheTTL:          offIfZero(c.Cache.NearTTL),
+		StaleLevelTTL:         offIfZero(c.Cache.StaleTTL),
 		MaxConfirmGroup:       c.Saga.MaxConfirmGroup,
 		RelayLease:            c.Saga.RelayLease,
 		RelayPace:             offIfZero(c.Saga.RelayPace),
