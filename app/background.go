@@ -109,6 +109,7 @@ func (a *App) abortAndRelease(ctx context.Context, r domain.Reservation, reason 
 	if err != nil {
 		return false, err
 	}
+	a.metrics.Compensated(r.SagaID, r.ProductID, reason)
 	a.notifyRelay()
 	return true, a.settle(ctx, r, a.d.Inventory.Release)
 }

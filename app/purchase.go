@@ -665,15 +665,21 @@ func (a *App) compensate(ctx context.Context, id domain.SagaID, reason string) (
 	if a.crash(id, CrashCompensateReleased) {
 		return nil, ErrCrashed
 	}
+	var finished bool // this call's write moved the saga to COMPENSATED
 	err = a.timed(ctx, "finish_compensation", func(ctx context.Context) error {
 		var err error
-		s, err = a.update(ctx, id, func(s *domain.Saga) error { return s.FinishCompensation(a.now()) })
+		s, err = a.update(ctx, id, func(s *domain.Saga) error {
+			finished = s.Status == domain.SagaCompensating
+			return s.FinishCompensation(a.now())
+		})
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("finish compensation: %w", err)
 	}
-	a.metrics.Compensated(s.ID, s.ProductID, s.Reason)
+	if finished {
+		a.metrics.Compensated(s.ID, s.ProductID, s.Reason)
+	}
 	a.notifyRelay()
 	return s, nil
 }

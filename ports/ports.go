@@ -341,11 +341,11 @@ type Metrics interface {
 	// none or another instance holds the relay lease. A round that cannot
 	// read the outbox, or cannot tell who holds the lease, records nothing.
 	OutboxLag(d time.Duration)
-	// Compensated records a saga whose compensation this instance finished
-	// (the saga is now COMPENSATED), with its product and its reason (one
-	// of app's Reason constants). It is called once per finishing call, by
-	// the purchase that gave up or the recovery that took the saga over; a
-	// saga two instances finish at the same moment may be reported by both.
+	// Compensated records a saga this instance moved to COMPENSATED, with
+	// its product and its reason (one of app's Reason constants): by the
+	// purchase that gave up, the recovery that took the saga over, or the
+	// reaper that aborted a saga that never committed. It is called once
+	// per saga: only the write that made the move reports it.
 	Compensated(saga domain.SagaID, product domain.ProductID, reason string)
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -40,38 +41,54 @@ const (
 	uiMaxProducts = 20
 	// uiCatalogTTL is how long the page's product choice is kept: the
 	// catalog listing reads every product from the store, too much to do
-	// on every poll of every open page.
+	// on every poll of every open page. A failed listing is kept as long,
+	// so an outage is not asked again on every poll.
 	uiCatalogTTL = 5 * time.Second
+	// uiProductsBudget bounds the reads of the shown products' stock in
+	// one poll: a gate that does not answer costs a poll about this much
+	// (and one read's timeout), not one timeout per product.
+	uiProductsBudget = time.Second
 )
 
 // uiCatalog is the products the page shows, chosen from the catalog at
 // most once per uiCatalogTTL.
 type uiCatalog struct {
-	mu  sync.Mutex
+	mu  sync.Mutex // guards at, ids, err; never held while the catalog is read
 	at  time.Time
-	ids []domain.ProductID
+	ids []domain.ProductID // the last list read
+	err error              // the last read's failure, or nil
+	// refreshing is set while one poll reads the catalog: the others
+	// answer with the last list meanwhile, rather than wait (each waiting
+	// poll would hold an in-flight slot that purchases need).
+	refreshing atomic.Bool
 }
 
-// products returns the IDs to show. The lock is held while the catalog is
-// read, so concurrent polls share one read.
+// products returns the IDs to show: the last list read, read again when
+// older than uiCatalogTTL by the one poll that gets to, and the last
+// read's failure.
 func (u *uiCatalog) products(ctx context.Context, a *app.App) ([]domain.ProductID, error) {
 	u.mu.Lock()
-	defer u.mu.Unlock()
-	if !u.at.IsZero() && time.Since(u.at) < uiCatalogTTL {
-		return u.ids, nil
+	ids, err, fresh := u.ids, u.err, !u.at.IsZero() && time.Since(u.at) < uiCatalogTTL
+	u.mu.Unlock()
+	if fresh || !u.refreshing.CompareAndSwap(false, true) {
+		return ids, err
 	}
+	defer u.refreshing.Store(false)
 	ps, err := a.Products(ctx)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.at, u.err = time.Now(), err
 	if err != nil {
-		return nil, err
+		return u.ids, err // the last good list still shows
 	}
 	slices.SortFunc(ps, func(x, y domain.Product) int {
 		return cmp.Or(y.UpdatedAt.Compare(x.UpdatedAt), cmp.Compare(x.ID, y.ID))
 	})
-	ids := make([]domain.ProductID, 0, min(len(ps), uiMaxProducts))
+	ids = make([]domain.ProductID, 0, min(len(ps), uiMaxProducts))
 	for _, p := range ps[:min(len(ps), uiMaxProducts)] {
 		ids = append(ids, p.ID)
 	}
-	u.ids, u.at = ids, time.Now()
+	u.ids = ids
 	return ids, nil
 }
 
@@ -186,13 +203,19 @@ func (s *server) uiStats(c *gin.Context) {
 // would see it (the near cache, at most its TTL old).
 func (s *server) uiProducts(ctx context.Context) ([]uiProduct, string) {
 	ids, err := s.ui.products(ctx, s.app)
+	note := ""
 	if err != nil {
 		s.log.WarnContext(ctx, "live page: list products", "err", err)
-		return []uiProduct{}, "the catalog did not answer"
+		note = "the catalog did not answer"
 	}
+	ctx, cancel := context.WithTimeout(ctx, uiProductsBudget)
+	defer cancel()
 	out := make([]uiProduct, 0, len(ids))
-	note := ""
 	for _, id := range ids {
+		if ctx.Err() != nil {
+			note = "some products could not be read in time"
+			break
+		}
 		v, err := s.app.Product(ctx, id, app.ReadOptions{})
 		if err != nil {
 			note = "some products could not be read"

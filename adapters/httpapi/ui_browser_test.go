@@ -237,6 +237,13 @@ func TestLivePageShowsASaleMoving(t *testing.T) {
 	if !strings.Contains(timeline[2], order) {
 		t.Errorf("the timeline does not name order %s", order)
 	}
+	// A malformed link (a stray %) is said to be one, and the figures
+	// still update.
+	bad := readPage(t, string(headless(t, bin, out, srv.URL+"/ui/#order=%E0%A4%A", "--dump-dom", "--virtual-time-budget=3000")))
+	if bad.updates < 2 || !strings.Contains(bad.dom, `data-state="error"`) {
+		t.Errorf("a malformed #order link: %d polls rendered, timeline error shown %t; want at least 2 and the error",
+			bad.updates, strings.Contains(bad.dom, `data-state="error"`))
+	}
 
 	mu.Lock()
 	got := slices.Clone(paths)

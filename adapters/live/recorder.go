@@ -58,6 +58,12 @@ const (
 // above the exact max).
 type Recorder struct {
 	clock ports.Clock
+	// start is when the recorder began, as the clock read it (with Go's
+	// monotonic reading, from the wall clock): seconds are counted from
+	// it, so a wall clock set back does not leave every slot "in the
+	// future" and the figures blank until it catches up.
+	start time.Time
+	frac  time.Duration // start's part of a second past its Unix second
 
 	mu       sync.Mutex
 	outcomes names
@@ -93,8 +99,11 @@ func New(clock ports.Clock) (*Recorder, error) {
 	if clock == nil {
 		return nil, errors.New("live: a clock is required")
 	}
+	start := clock.Now()
 	return &Recorder{
 		clock:    clock,
+		start:    start,
+		frac:     time.Duration(start.Nanosecond()),
 		outcomes: names{index: map[string]int{}, limit: maxOutcomes},
 		steps:    names{index: map[string]int{}, limit: maxSteps},
 	}, nil
@@ -124,12 +133,23 @@ func (n *names) of(name string) int {
 	return n.limit - 1
 }
 
+// second is the second t falls in, counted from the recorder's start (see
+// Recorder.start), as a Unix second of the start's wall clock.
+func (r *Recorder) second(t time.Time) int64 {
+	since := t.Sub(r.start) + r.frac // monotonic when both readings have it
+	secs := int64(since / time.Second)
+	if since < 0 && since%time.Second != 0 {
+		secs-- // floor: a clock without monotonic readings may go back
+	}
+	return r.start.Unix() + secs
+}
+
 // slot maps a second to its place in a ring of n.
 func slot(sec int64, n int) int { return int((sec%int64(n) + int64(n)) % int64(n)) }
 
 // PurchaseEnded implements ports.Metrics.
 func (r *Recorder) PurchaseEnded(_, outcome string, _ time.Duration) {
-	sec := r.clock.Now().Unix()
+	sec := r.second(r.clock.Now())
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	i := r.outcomes.of(outcome)
@@ -156,7 +176,7 @@ func (r *Recorder) PurchaseEnded(_, outcome string, _ time.Duration) {
 // is a saga started.
 func (r *Recorder) StepDone(step string, d time.Duration, err error) {
 	d = max(d, 0)
-	sec := r.clock.Now().Unix()
+	sec := r.second(r.clock.Now())
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err == nil && step == string(domain.StepCreateOrder) {
@@ -211,7 +231,7 @@ func (r *Recorder) Compensated(saga domain.SagaID, product domain.ProductID, rea
 // Snapshot implements ports.LiveStats.
 func (r *Recorder) Snapshot() ports.LiveSnapshot {
 	now := r.clock.Now()
-	sec := now.Unix()
+	sec := r.second(now)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := ports.LiveSnapshot{

@@ -70,6 +70,11 @@ type HTTPConfig struct {
 	Metrics      bool   `yaml:"metrics"`
 	MetricsAddr  string `yaml:"metrics_addr"`
 	MetricsToken string `yaml:"metrics_token" secret:"true"`
+	// LivePage keeps this instance's figures for the live sale page
+	// (/ui/stats). The page is public, as every route but the admin ones
+	// and /metrics: turn it off where purchase rates and compensated saga
+	// IDs must not be.
+	LivePage bool `yaml:"live_page"`
 }
 
 // AdminConfig configures the admin routes.
@@ -224,7 +229,7 @@ func defaultConfig() Config {
 	return Config{
 		HTTP: HTTPConfig{Addr: ":8080", MaxBodyBytes: 64 << 10, ReadTimeout: 5 * time.Second,
 			WriteTimeout: 30 * time.Second, ShutdownTimeout: 30 * time.Second,
-			MaxInFlight: 2048, RateLimitPerSecond: 20, RateLimitBurst: 40, Metrics: true, TrustedProxies: []string{}},
+			MaxInFlight: 2048, RateLimitPerSecond: 20, RateLimitBurst: 40, Metrics: true, LivePage: true, TrustedProxies: []string{}},
 		Adapters: AdaptersConfig{Inventory: "memory", Lock: "memory", Cache: "memory", Store: "memory",
 			Events: "memory", Payments: "simulated"},
 		Saga: SagaConfig{Strategy: string(d.Strategy), MaxQtyPerOrder: d.MaxQtyPerOrder,

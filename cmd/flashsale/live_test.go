@@ -76,3 +76,30 @@ func TestServeFeedsTheLivePageAndPrometheus(t *testing.T) {
 		t.Errorf("/ui/: %s, CSP %q", resp.Status, resp.Header.Get("Content-Security-Policy"))
 	}
 }
+
+// TestLivePageOff: with http.live_page false no figures are kept, and
+// /ui/stats says so (404 live_stats_off), while purchases still work.
+func TestLivePageOff(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.HTTP.LivePage = false
+	base, _ := startServe(t, cfg, io.Discard)
+	resp, err := http.Post(base+"/purchase", "application/json", strings.NewReader(`{"productId":"124","qty":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("purchase: %s", resp.Status)
+	}
+	resp, err = http.Get(base + "/ui/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct{ Code string }
+	err = json.NewDecoder(resp.Body).Decode(&p)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || err != nil || p.Code != "live_stats_off" {
+		t.Fatalf("/ui/stats with the page off: %s %+v %v, want 404 live_stats_off", resp.Status, p, err)
+	}
+}

@@ -208,7 +208,9 @@ func serve(ctx context.Context, cfg Config, logOut io.Writer, ready chan<- strin
 	if w.timeline != nil {
 		opts.Timeline = w.timeline
 	}
-	opts.Live = w.live
+	if w.live != nil { // a nil *live.Recorder in the interface would not be nil
+		opts.Live = w.live
+	}
 	if w.tracer.Enabled() {
 		opts.Tracer, opts.TraceOnlyAsked = w.tracer, cfg.Tracing.SampleRatio == 0
 	}

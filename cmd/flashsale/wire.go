@@ -212,12 +212,15 @@ func wire(ctx context.Context, cfg Config, log *slog.Logger) (w wired, err error
 		w.metrics = prometheus.New()
 		d.Metrics = w.metrics
 	}
-	// The live page's recorder is always on: it is a few kilobytes and a
-	// mutex per purchase, and the page is how a sale is watched.
-	if w.live, err = live.New(clock); err != nil {
-		return w, err
+	// The live page's recorder (http.live_page, on by default): a few
+	// kilobytes and a mutex per purchase, and the page is how a sale is
+	// watched.
+	if cfg.HTTP.LivePage {
+		if w.live, err = live.New(clock); err != nil {
+			return w, err
+		}
+		d.Metrics = live.Tee(d.Metrics, w.live)
 	}
-	d.Metrics = live.Tee(d.Metrics, w.live)
 	var hooks app.Hooks
 	if cfg.crashAt != "" {
 		log.Warn("test-only crash switch on: the process exits at this saga step", "crash_at", cfg.crashAt)

@@ -192,11 +192,20 @@
   // timeline can be linked to (and the compensations list links sagas).
   function fromHash() {
     const m = /^#(order|saga)=(.+)$/.exec(location.hash);
-    if (m) {
-      const id = decodeURIComponent(m[2]);
-      byId('lookup-id').value = id;
-      lookup(m[1], id);
+    if (!m) {
+      return;
     }
+    let id;
+    try {
+      id = decodeURIComponent(m[2]);
+    } catch (e) { // a malformed link (a stray %): say so, keep the page live
+      const box = byId('timeline');
+      box.replaceChildren(el('p', { class: 'bad' }, 'not an ID: ' + m[2]));
+      box.dataset.state = 'error';
+      return;
+    }
+    byId('lookup-id').value = id;
+    lookup(m[1], id);
   }
 
   byId('lookup').addEventListener('submit', (ev) => {
@@ -207,6 +216,6 @@
     }
   });
   window.addEventListener('hashchange', fromHash);
+  poll(); // first: nothing in the fragment can keep the figures from updating
   fromHash();
-  poll();
 })();
