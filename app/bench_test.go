@@ -23,17 +23,22 @@ func BenchmarkPurchase(b *testing.B) {
 	for _, s := range app.Strategies {
 		b.Run(string(s), func(b *testing.B) {
 			w := newWorld(b)
-			a := w.app(s, "bench")
-			w.supply(a, "p-bench", domain.MaxSupplyPerCall)
-			ctx := context.Background()
-			req := domain.PurchaseRequest{ProductID: "p-bench", Qty: 1}
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := a.Purchase(ctx, req, ""); err != nil {
-					b.Fatal(err)
-				}
-			}
+			benchPurchases(b, w, w.app(s, "bench"))
 		})
+	}
+}
+
+// benchPurchases buys one unit of a product with ample stock, one purchase
+// at a time, b.N times.
+func benchPurchases(b *testing.B, w *world, a *app.App) {
+	w.supply(a, "p-bench", domain.MaxSupplyPerCall)
+	ctx := context.Background()
+	req := domain.PurchaseRequest{ProductID: "p-bench", Qty: 1}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Purchase(ctx, req, ""); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
@@ -91,16 +96,7 @@ func BenchmarkPurchaseTraced(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			w := newWorld(b)
-			a := w.appWith(app.Config{}, app.Hooks{}, func(d *app.Deps) { d.Tracer = c.tp })
-			w.supply(a, "p-bench", domain.MaxSupplyPerCall)
-			ctx := context.Background()
-			req := domain.PurchaseRequest{ProductID: "p-bench", Qty: 1}
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := a.Purchase(ctx, req, ""); err != nil {
-					b.Fatal(err)
-				}
-			}
+			benchPurchases(b, w, w.appWith(app.Config{}, app.Hooks{}, func(d *app.Deps) { d.Tracer = c.tp }))
 		})
 	}
 }

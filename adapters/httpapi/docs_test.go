@@ -113,15 +113,7 @@ func headless(t *testing.T, bin string, out *outside, url string, args ...string
 func TestDocsPageRendersTheAPI(t *testing.T) {
 	bin := chromium(t)
 	f := newFixture(t, fixtureOpts{})
-	var mu sync.Mutex
-	var paths []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		paths = append(paths, r.URL.Path)
-		mu.Unlock()
-		f.h.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
+	srv, paths := recording(t, f.h)
 	out := newOutside(t)
 
 	dom := string(headless(t, bin, out, srv.URL+"/docs", "--dump-dom"))
@@ -148,9 +140,7 @@ func TestDocsPageRendersTheAPI(t *testing.T) {
 	if !strings.Contains(dom, "api-content") {
 		t.Errorf("the page was not rendered by Redoc (no api-content element); the DOM starts: %.500s", dom)
 	}
-	mu.Lock()
-	got := slices.Clone(paths)
-	mu.Unlock()
+	got := paths()
 	for _, want := range []string{"/docs", "/docs/redoc.standalone.js", "/openapi.json"} {
 		if !slices.Contains(got, want) {
 			t.Errorf("the page did not request %s (requests: %v)", want, got)
@@ -165,8 +155,35 @@ func TestDocsPageRendersTheAPI(t *testing.T) {
 		t.Errorf("the page reached beyond 127.0.0.1: %v", left)
 	}
 
-	shot := filepath.Join(t.TempDir(), "api-docs.png")
-	headless(t, bin, out, srv.URL+"/docs", "--screenshot="+shot, "--hide-scrollbars")
+	screenshot(t, bin, out, srv.URL+"/docs", "api-docs.png", os.Getenv("FLASHSALE_UPDATE_SCREENSHOTS") == "1")
+}
+
+// recording serves h on a test server and records the path of every
+// request it gets, which paths returns.
+func recording(t *testing.T, h http.Handler) (srv *httptest.Server, paths func() []string) {
+	var mu sync.Mutex
+	var got []string
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.URL.Path)
+		mu.Unlock()
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
+	}
+}
+
+// screenshot takes a picture of the page at target in headless Chromium,
+// fails unless it is a rendered page and the page reached nothing beyond
+// 127.0.0.1, and writes it to docs/<name> when update is set.
+func screenshot(t *testing.T, bin string, out *outside, target, name string, update bool, flags ...string) {
+	t.Helper()
+	shot := filepath.Join(t.TempDir(), name)
+	headless(t, bin, out, target, append([]string{"--screenshot=" + shot, "--hide-scrollbars"}, flags...)...)
 	if left := out.requests(); len(left) > 0 {
 		t.Errorf("the page reached beyond 127.0.0.1: %v", left)
 	}
@@ -177,8 +194,8 @@ func TestDocsPageRendersTheAPI(t *testing.T) {
 	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) || len(png) < 20<<10 {
 		t.Fatalf("the screenshot is not a rendered page (%d bytes)", len(png))
 	}
-	if os.Getenv("FLASHSALE_UPDATE_SCREENSHOTS") == "1" {
-		if err := os.WriteFile(filepath.Join("..", "..", "docs", "api-docs.png"), png, 0o644); err != nil {
+	if update {
+		if err := os.WriteFile(filepath.Join("..", "..", "docs", name), png, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

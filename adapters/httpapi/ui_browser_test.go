@@ -1,19 +1,16 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -128,15 +125,7 @@ func TestLivePageShowsASaleMoving(t *testing.T) {
 	// recorded on another, over the same handler.
 	load := httptest.NewServer(h)
 	defer load.Close()
-	var mu sync.Mutex
-	var paths []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		paths = append(paths, r.URL.Path)
-		mu.Unlock()
-		h.ServeHTTP(w, r)
-	}))
-	defer srv.Close()
+	srv, paths := recording(t, h)
 	out := newOutside(t)
 
 	// One confirmed order to look up, bought before the sale.
@@ -245,9 +234,7 @@ func TestLivePageShowsASaleMoving(t *testing.T) {
 			bad.updates, strings.Contains(bad.dom, `data-state="error"`))
 	}
 
-	mu.Lock()
-	got := slices.Clone(paths)
-	mu.Unlock()
+	got := paths()
 	allowed := []string{"/ui/", "/ui/app.js", "/ui/app.css", "/ui/stats", "/orders/" + order}
 	for _, p := range got {
 		if !slices.Contains(allowed, p) {
@@ -277,22 +264,6 @@ func TestLivePageShowsASaleMoving(t *testing.T) {
 	if cs := rec.Snapshot().Compensations; len(cs) > 0 {
 		target = srv.URL + "/ui/#saga=" + url.QueryEscape(string(cs[0].Saga))
 	}
-	shot := filepath.Join(t.TempDir(), "live-page.png")
-	headless(t, bin, out, target, "--screenshot="+shot, "--hide-scrollbars", "--virtual-time-budget=3000",
-		"--window-size=1280,1900") // the whole page, the timeline at its foot included
-	if left := out.requests(); len(left) > 0 {
-		t.Errorf("the page reached beyond 127.0.0.1: %v", left)
-	}
-	png, err := os.ReadFile(shot)
-	if err != nil {
-		t.Fatalf("no screenshot: %v", err)
-	}
-	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) || len(png) < 20<<10 {
-		t.Fatalf("the screenshot is not a rendered page (%d bytes)", len(png))
-	}
-	if update {
-		if err := os.WriteFile(filepath.Join("..", "..", "docs", "live-page.png"), png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// The whole page, the timeline at its foot included.
+	screenshot(t, bin, out, target, "live-page.png", update, "--virtual-time-budget=3000", "--window-size=1280,1900")
 }

@@ -16,18 +16,9 @@ func TestServeFeedsTheLivePageAndPrometheus(t *testing.T) {
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.HTTP.MetricsToken = testMetricsToken
 	cfg.Saga.InstanceID = "live-serve-test"
-	base, _ := startServe(t, cfg, io.Discard)
+	base := serveAndBuy(t, cfg)
 
-	resp, err := http.Post(base+"/purchase", "application/json", strings.NewReader(`{"productId":"124","qty":1}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("purchase: %s", resp.Status)
-	}
-
-	resp, err = http.Get(base + "/ui/stats")
+	resp, err := http.Get(base + "/ui/stats")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,16 +74,8 @@ func TestLivePageOff(t *testing.T) {
 	cfg := defaultConfig()
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.HTTP.LivePage = false
-	base, _ := startServe(t, cfg, io.Discard)
-	resp, err := http.Post(base+"/purchase", "application/json", strings.NewReader(`{"productId":"124","qty":1}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("purchase: %s", resp.Status)
-	}
-	resp, err = http.Get(base + "/ui/stats")
+	base := serveAndBuy(t, cfg)
+	resp, err := http.Get(base + "/ui/stats")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,4 +85,21 @@ func TestLivePageOff(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound || err != nil || p.Code != "live_stats_off" {
 		t.Fatalf("/ui/stats with the page off: %s %+v %v, want 404 live_stats_off", resp.Status, p, err)
 	}
+}
+
+// serveAndBuy starts `flashsale serve` with cfg (the demo products) and
+// buys one unit of product 124, failing unless it is sold; it returns the
+// server's base URL.
+func serveAndBuy(t *testing.T, cfg Config) string {
+	t.Helper()
+	base, _ := startServe(t, cfg, io.Discard)
+	resp, err := http.Post(base+"/purchase", "application/json", strings.NewReader(`{"productId":"124","qty":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("purchase: %s", resp.Status)
+	}
+	return base
 }
