@@ -32,6 +32,7 @@ import (
 	"time"
 
 	_ "github.com/go-sql-driver/mysql"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/flashsale/flashsale/adapters/redis"
 	"github.com/flashsale/flashsale/domain"
@@ -60,6 +61,7 @@ type stack struct {
 	primary    *sql.DB
 	replica    *sql.DB
 	inv        *redis.Inventory
+	rc         goredis.UniversalClient // the Redis Cluster, for its layout
 	productSeq atomic.Int64
 }
 
@@ -140,7 +142,7 @@ func connect() (*stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("Redis Cluster: %w", err)
 	}
-	s.inv = redis.NewInventory(rc)
+	s.inv, s.rc = redis.NewInventory(rc), rc
 	return s, nil
 }
 
