@@ -122,9 +122,10 @@ func (a *App) Purchase(ctx context.Context, req domain.PurchaseRequest, idempote
 func (a *App) Buy(ctx context.Context, req domain.PurchaseRequest, idempotencyKey string) (r Receipt, err error) {
 	ctx, span := a.span(ctx, "purchase")
 	defer func() {
+		outcome := Outcome(err)
 		if span.IsRecording() {
 			span.SetAttributes(attribute.String("flashsale.product_id", string(req.ProductID)),
-				attribute.Int64("flashsale.qty", req.Qty), attribute.String("flashsale.outcome", Outcome(err)))
+				attribute.Int64("flashsale.qty", req.Qty), attribute.String("flashsale.outcome", outcome))
 			if r.Saga != nil {
 				span.SetAttributes(attribute.String("flashsale.saga_id", string(r.Saga.ID)),
 					attribute.String("flashsale.order_id", string(r.Saga.Order.ID)), attribute.Bool("flashsale.replayed", r.Replayed))
@@ -133,7 +134,7 @@ func (a *App) Buy(ctx context.Context, req domain.PurchaseRequest, idempotencyKe
 		// A refusal (sold out, shed, a compensated sale) is the purchase's
 		// answer, in its outcome attribute; the span fails only when the
 		// purchase did (a dependency away, a crash, an unexpected error).
-		switch Outcome(err) {
+		switch outcome {
 		case "unavailable", "error", "crashed":
 			endSpan(span, err)
 		default:
