@@ -445,8 +445,9 @@ func TestReadsOutliveTheGate(t *testing.T) {
 	if err != nil || !v.AvailableStale || v.Available != 8 || v.Stock != 8 || !v.AvailableAsOf.Equal(readAt) {
 		t.Fatalf("read with the gate down: %+v %v; want the last level read (8 as of %s), marked stale", v, err, readAt)
 	}
-	if _, err := a.Product(ctx, "p", app.ReadOptions{Fresh: true}); !errors.Is(err, domain.ErrUnavailable) {
-		t.Errorf("a live read with the gate down: %v, want unavailable", err)
+	_, err = a.Product(ctx, "p", app.ReadOptions{Fresh: true})
+	if dep, _ := ports.UnavailableDependency(err); !errors.Is(err, domain.ErrUnavailable) || dep != ports.DependencyInventory {
+		t.Errorf("a live read with the gate down: %v (dependency %q), want unavailable, naming the inventory", err, dep)
 	}
 	w.clock.Advance(31 * time.Second)
 	if _, err := a.Product(ctx, "p", app.ReadOptions{}); !errors.Is(err, domain.ErrUnavailable) {

@@ -71,11 +71,38 @@ func (a *App) timed(ctx context.Context, name string, call func(context.Context)
 }
 
 // measured is timed without a span of its own.
+// A dependency that does not answer is named in the error
+// (ports.UnavailableError), so the caller can be told which one.
 func (a *App) measured(ctx context.Context, name string, call func(context.Context) error) error {
 	start := a.now()
-	err := a.step(ctx, call)
+	err := unavailableFrom(dependencyOf(name), a.step(ctx, call))
 	a.metrics.StepDone(name, a.now().Sub(start), err)
 	return err
+}
+
+// dependencyOf is the dependency a saga step or compensation calls.
+func dependencyOf(step string) ports.Dependency {
+	switch step {
+	case "reserve", "settle_gate", "release":
+		return ports.DependencyInventory
+	case "charge", "refund":
+		return ports.DependencyPayments
+	case "create_order", "create_group", "confirm", "confirm_group", "begin_compensation", "cancel_order", "finish_compensation":
+		return ports.DependencyStore
+	}
+	return ""
+}
+
+// unavailableFrom names dep as the dependency err is unavailable from,
+// when err matches domain.ErrUnavailable and names none yet.
+func unavailableFrom(dep ports.Dependency, err error) error {
+	if dep == "" || err == nil || !errors.Is(err, domain.ErrUnavailable) {
+		return err
+	}
+	if _, named := ports.UnavailableDependency(err); named {
+		return err
+	}
+	return &ports.UnavailableError{Dependency: dep, Err: err}
 }
 
 type logAttrsKey struct{}

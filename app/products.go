@@ -45,7 +45,7 @@ func (a *App) Product(ctx context.Context, id domain.ProductID, opts ReadOptions
 	}
 	p, err := a.productDetails(ctx, id, opts.Fresh)
 	if err != nil {
-		return ProductView{}, err
+		return ProductView{}, unavailableFrom(ports.DependencyStore, err) // the caches fall back to the catalog
 	}
 	now := a.now()
 	if !opts.Fresh {
@@ -79,7 +79,7 @@ func (a *App) Product(ctx context.Context, id domain.ProductID, opts ReadOptions
 			view.AvailableStale = true
 			return view, nil
 		}
-		return ProductView{}, fmt.Errorf("product %s level: %w", id, err)
+		return ProductView{}, fmt.Errorf("product %s level: %w", id, unavailableFrom(ports.DependencyInventory, err))
 	}
 	return viewOf(p, v.(nearEntry[domain.StockLevel])), nil
 }

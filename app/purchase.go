@@ -252,7 +252,7 @@ func (a *App) purchase(ctx context.Context, id domain.SagaID, req domain.Purchas
 	// charges (ARCHITECTURE.md, "Prices").
 	product, err := a.productDetails(ctx, req.ProductID, false)
 	if err != nil {
-		return Receipt{}, fmt.Errorf("purchase: %w", err)
+		return Receipt{}, fmt.Errorf("purchase: %w", unavailableFrom(ports.DependencyStore, err))
 	}
 	if product.PriceMinor > 0 && req.Qty > math.MaxInt64/product.PriceMinor {
 		return Receipt{}, domain.Invalid("qty", "order amount overflows")
@@ -260,7 +260,7 @@ func (a *App) purchase(ctx context.Context, id domain.SagaID, req domain.Purchas
 
 	exit, err := a.gate.enter(ctx, req.ProductID)
 	if err != nil {
-		return Receipt{}, err
+		return Receipt{}, unavailableFrom(ports.DependencyLock, err)
 	}
 	fresh := freshUnknown
 	switch {

@@ -77,6 +77,30 @@ func (e OrderStatus) Valid() bool {
 	}
 }
 
+// Defines values for ProblemDependency.
+const (
+	ProblemDependencyInventory ProblemDependency = "inventory"
+	ProblemDependencyLock      ProblemDependency = "lock"
+	ProblemDependencyPayments  ProblemDependency = "payments"
+	ProblemDependencyStore     ProblemDependency = "store"
+)
+
+// Valid indicates whether the value is a known member of the ProblemDependency enum.
+func (e ProblemDependency) Valid() bool {
+	switch e {
+	case ProblemDependencyInventory:
+		return true
+	case ProblemDependencyLock:
+		return true
+	case ProblemDependencyPayments:
+		return true
+	case ProblemDependencyStore:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PurchaseResponseStatus.
 const (
 	PurchaseResponseStatusCONFIRMED PurchaseResponseStatus = "CONFIRMED"
@@ -118,16 +142,16 @@ func (e SagaStatus) Valid() bool {
 
 // Defines values for SagaEventsSource.
 const (
-	Kafka SagaEventsSource = "kafka"
-	Store SagaEventsSource = "store"
+	SagaEventsSourceKafka SagaEventsSource = "kafka"
+	SagaEventsSourceStore SagaEventsSource = "store"
 )
 
 // Valid indicates whether the value is a known member of the SagaEventsSource enum.
 func (e SagaEventsSource) Valid() bool {
 	switch e {
-	case Kafka:
+	case SagaEventsSourceKafka:
 		return true
-	case Store:
+	case SagaEventsSourceStore:
 		return true
 	default:
 		return false
@@ -286,8 +310,11 @@ type OrderResponse struct {
 // Problem defines model for Problem.
 type Problem struct {
 	// Code Stable machine-readable code.
-	Code   string  `json:"code"`
-	Detail *string `json:"detail,omitempty"`
+	Code string `json:"code"`
+
+	// Dependency On a 503 unavailable: the dependency that did not answer, when known (inventory: the stock gate; store: the durable store; payments: the payment gateway; lock: the lock strategy's locks).
+	Dependency *ProblemDependency `json:"dependency,omitempty"`
+	Detail     *string            `json:"detail,omitempty"`
 
 	// SagaId The saga whose outcome this is, if any.
 	SagaId *string `json:"sagaId,omitempty"`
@@ -295,6 +322,9 @@ type Problem struct {
 	Title  string  `json:"title"`
 	Type   string  `json:"type"`
 }
+
+// ProblemDependency On a 503 unavailable: the dependency that did not answer, when known (inventory: the stock gate; store: the durable store; payments: the payment gateway; lock: the lock strategy's locks).
+type ProblemDependency string
 
 // Product defines model for Product.
 type Product struct {

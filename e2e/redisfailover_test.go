@@ -77,8 +77,9 @@ func redisPID(t *testing.T, addr string) int {
 // with fresh products. Reads never fail (the last level read answers,
 // marked availableStale); the other product's purchases never fail (the
 // other masters serve their slots: cluster-require-full-coverage no); the
-// product's own purchases answer 503 with Retry-After until its replica is
-// promoted, then sell again. Retried with their keys, every purchase ends
+// product's own purchases answer 503 with Retry-After, naming the
+// inventory as what did not answer, until its replica is promoted, then
+// sell again. Retried with their keys, every purchase ends
 // in its one saga (a 503'd one's was undone: its retry answers 409
 // purchase_compensated); at rest both products hold I1 and I2, every 201
 // is a COMPLETED saga and every other answer's saga COMPENSATED. The log gives the seconds from each kill to the first
@@ -177,6 +178,9 @@ func TestRedisMasterKilledThroughNginx(t *testing.T) {
 				}
 			case b.a.Status == http.StatusServiceUnavailable && b.a.RetryAfter != "":
 				lastHotFail, firstSaleAfter = b.at, time.Time{}
+				if b.a.Code == "unavailable" && b.a.Dependency != "inventory" {
+					t.Errorf("round %d: purchase %s: 503 unavailable naming %q, want the inventory", round, b.key, b.a.Dependency)
+				}
 			default:
 				t.Errorf("round %d: purchase %s: %d %s %v, want 201 or a 503 with Retry-After", round, b.key, b.a.Status, b.a.Code, b.a.Err)
 			}

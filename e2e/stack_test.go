@@ -172,6 +172,7 @@ type answer struct {
 	OrderID    string `json:"orderId"`
 	SagaID     string `json:"sagaId"`
 	Code       string `json:"code"`
+	Dependency string `json:"dependency"` // on a 503 unavailable: what did not answer
 	RetryAfter string
 	Err        error
 }

@@ -12,6 +12,7 @@ package ports
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/flashsale/flashsale/domain"
@@ -375,4 +376,36 @@ type RequestMetrics interface {
 	// RequestDone records a request: its route template ("" when no route
 	// matched), method, status and duration.
 	RequestDone(route, method string, status int, d time.Duration)
+}
+
+// Dependency names the role of a dependency that did not answer, as a
+// client may be told it: never a technology or an address.
+type Dependency string
+
+// The dependencies a use case may find away.
+const (
+	DependencyInventory Dependency = "inventory" // the stock gate (Inventory)
+	DependencyStore     Dependency = "store"     // the durable store: sagas, orders, catalog
+	DependencyPayments  Dependency = "payments"  // the payment gateway
+	DependencyLock      Dependency = "lock"      // the lock strategy's Locker
+)
+
+// UnavailableError is an error matching domain.ErrUnavailable that names
+// the dependency which did not answer.
+type UnavailableError struct {
+	Dependency Dependency
+	Err        error // matches domain.ErrUnavailable
+}
+
+func (e *UnavailableError) Error() string { return string(e.Dependency) + ": " + e.Err.Error() }
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// UnavailableDependency returns the dependency an ErrUnavailable names,
+// the first in err's chain; false when err names none.
+func UnavailableDependency(err error) (Dependency, bool) {
+	if ue, ok := errors.AsType[*UnavailableError](err); ok {
+		return ue.Dependency, true
+	}
+	return "", false
 }

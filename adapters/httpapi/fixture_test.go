@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -259,15 +260,16 @@ func assertUnchanged(t testing.TB, before, after snapshot) {
 }
 
 // problemMembers are the members a problem may carry; sagaId is optional.
-var problemMembers = map[string]bool{"type": true, "title": true, "status": true, "detail": true, "code": true, "sagaId": false}
+var problemMembers = map[string]bool{"type": true, "title": true, "status": true, "detail": true, "code": true, "sagaId": false, "dependency": false}
 
 type problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail"`
-	Code   string `json:"code"`
-	SagaID string `json:"sagaId"`
+	Type       string `json:"type"`
+	Title      string `json:"title"`
+	Status     int    `json:"status"`
+	Detail     string `json:"detail"`
+	Code       string `json:"code"`
+	SagaID     string `json:"sagaId"`
+	Dependency string `json:"dependency"`
 }
 
 // assertProblem checks status, media type and the exact problem shape,
@@ -318,6 +320,12 @@ func assertProblem(t testing.TB, rec *httptest.ResponseRecorder, status int, cod
 	}
 	if strings.TrimSpace(p.Detail) == "" {
 		t.Errorf("problem detail is empty; body %s", rec.Body.String())
+	}
+	if _, ok := members["dependency"]; ok {
+		known := []string{"inventory", "store", "payments", "lock"}
+		if p.Code != "unavailable" || !slices.Contains(known, p.Dependency) {
+			t.Errorf("problem %s names dependency %q: only an unavailable one names one, of %v", p.Code, p.Dependency, known)
+		}
 	}
 	if raw, ok := members["sagaId"]; ok {
 		var id string

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/domain"
+	"github.com/flashsale/flashsale/ports"
 )
 
 // Problem is the one error body of the API (RFC 9457,
@@ -24,6 +25,9 @@ type Problem struct {
 	Code   string `json:"code"`
 	// SagaID is set when the problem is the outcome of a saga.
 	SagaID domain.SagaID `json:"sagaId,omitempty"`
+	// Dependency names what did not answer, on a 503 unavailable that
+	// knows it (ports.Dependency: inventory, store, payments, lock).
+	Dependency ports.Dependency `json:"dependency,omitempty"`
 
 	retryAfter int // seconds; 0 means no Retry-After header
 }
@@ -94,6 +98,9 @@ func problemFor(err error) Problem {
 		p.retryAfter = 1
 	case errors.Is(err, domain.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		p = newProblem(http.StatusServiceUnavailable, "unavailable", "a dependency is unavailable; retry")
+		if dep, ok := ports.UnavailableDependency(err); ok {
+			p.Detail, p.Dependency = "the "+string(dep)+" is unavailable; retry", dep
+		}
 		p.retryAfter = 1
 	default:
 		p = newProblem(http.StatusInternalServerError, "internal", "internal error")
