@@ -10,6 +10,12 @@
 // --no-auto-create. Data lives in memory and is gone when the process
 // stops. SIGINT or SIGTERM shuts it down cleanly.
 //
+// Broker loss, for failure drills: SIGUSR1 removes the broker with the
+// highest node ID (its listener closes and its partitions get a new leader
+// among the others; kfake keeps the connections it had already accepted
+// open, answering "not leader" for the partitions it lost); SIGUSR2 adds the
+// removed brokers back on their ports. At least one broker always stays.
+//
 // It is what scripts/kafka runs. Production points the same flashsale
 // configuration (broker addresses, topic) at a real Kafka cluster.
 package main
@@ -20,6 +26,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"slices"
@@ -109,6 +116,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	defer c.Close()
+	// Before the listeners are announced: a drill may signal at once.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGUSR1, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+	m := newMembership(c)
 	for i, addr := range c.ListenAddrs() {
 		fmt.Fprintf(stderr, "devbroker: broker %d listening on %s\n", i, addr)
 	}
@@ -121,9 +133,70 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 		defer os.Remove(cfg.pidfile)
 	}
-	<-ctx.Done()
-	fmt.Fprintln(stderr, "devbroker: shutting down")
-	return nil
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(stderr, "devbroker: shutting down")
+			return nil
+		case sig := <-sigs:
+			if sig == syscall.SIGUSR1 {
+				m.removeOne(stderr)
+			} else {
+				m.restore(stderr)
+			}
+		}
+	}
+}
+
+// membership removes and restores brokers of a running cluster (SIGUSR1,
+// SIGUSR2), keeping each node's port so a restored broker is where its
+// clients knew it.
+type membership struct {
+	c       *kfake.Cluster
+	ports   map[int32]int // node ID -> port, from the start
+	present []int32       // node IDs serving, ascending
+	removed []int32       // node IDs removed, in removal order
+}
+
+// newMembership reads the cluster's nodes: kfake numbers them 0..n-1 in
+// the order of ListenAddrs.
+func newMembership(c *kfake.Cluster) *membership {
+	m := &membership{c: c, ports: map[int32]int{}}
+	for i, addr := range c.ListenAddrs() {
+		_, p, _ := net.SplitHostPort(addr)
+		m.ports[int32(i)], _ = strconv.Atoi(p)
+		m.present = append(m.present, int32(i))
+	}
+	return m
+}
+
+func (m *membership) removeOne(logs io.Writer) {
+	if len(m.present) < 2 {
+		fmt.Fprintln(logs, "devbroker: SIGUSR1 ignored: the last broker stays")
+		return
+	}
+	node := m.present[len(m.present)-1]
+	if err := m.c.RemoveNode(node); err != nil {
+		fmt.Fprintf(logs, "devbroker: removing broker %d: %v\n", node, err)
+		return
+	}
+	m.present = m.present[:len(m.present)-1]
+	m.removed = append(m.removed, node)
+	fmt.Fprintf(logs, "devbroker: broker %d (port %d) removed; its partitions moved to the others\n", node, m.ports[node])
+}
+
+func (m *membership) restore(logs io.Writer) {
+	for len(m.removed) > 0 {
+		node := m.removed[len(m.removed)-1]
+		if _, _, err := m.c.AddNode(node, m.ports[node]); err != nil {
+			fmt.Fprintf(logs, "devbroker: restoring broker %d on port %d: %v\n", node, m.ports[node], err)
+			return
+		}
+		m.removed = m.removed[:len(m.removed)-1]
+		m.present = append(m.present, node)
+		slices.Sort(m.present)
+		fmt.Fprintf(logs, "devbroker: broker %d restored on port %d\n", node, m.ports[node])
+	}
 }
 
 func (cfg config) topics() []string {

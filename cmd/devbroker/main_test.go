@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -161,5 +162,65 @@ func TestRunSaysWhenAPortIsTaken(t *testing.T) {
 	err = run(t.Context(), []string{"--ports", "0," + port}, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "scripts/kafka status") {
 		t.Fatalf("run on a taken port: %v, want an error pointing at scripts/kafka status", err)
+	}
+}
+
+// waitFor polls cond for up to 5 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 5 s: %s", what)
+		}
+	}
+}
+
+// SIGUSR1 takes a broker out (its port refuses, the metadata names one
+// broker, writes go on through the other); SIGUSR2 brings it back on the
+// same port.
+func TestSignalsRemoveAndRestoreABroker(t *testing.T) {
+	addrs, _, log := startRun(t, "--ports", "0,0", "--topic", "events", "--partitions", "3")
+	tr := &kafkago.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &kafkago.Client{Addr: kafkago.TCP(addrs[0]), Transport: tr, Timeout: 5 * time.Second}
+	brokers := func() int {
+		md, err := c.Metadata(t.Context(), &kafkago.MetadataRequest{Topics: []string{"events"}})
+		if err != nil {
+			return -1
+		}
+		return len(md.Brokers)
+	}
+	accepts := func(addr string) bool {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			_ = conn.Close()
+		}
+		return err == nil
+	}
+
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "one broker left after SIGUSR1", func() bool { return brokers() == 1 && !accepts(addrs[1]) })
+	w := &kafkago.Writer{Addr: kafkago.TCP(addrs...), Topic: "events", Transport: tr, RequiredAcks: kafkago.RequireAll, BatchTimeout: time.Millisecond}
+	defer w.Close()
+	if err := w.WriteMessages(t.Context(), kafkago.Message{Key: []byte("k"), Value: []byte("v")}); err != nil {
+		t.Fatalf("write with one broker removed: %v", err)
+	}
+	// The last broker stays.
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the last broker kept", func() bool { return strings.Contains(log.String(), "the last broker stays") })
+	if brokers() != 1 {
+		t.Fatal("the last broker was removed")
+	}
+
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "two brokers after SIGUSR2", func() bool { return brokers() == 2 && accepts(addrs[1]) })
+	if !strings.Contains(log.String(), "removed") || !strings.Contains(log.String(), "restored on port") {
+		t.Fatalf("the log does not say what happened:\n%s", log)
 	}
 }
