@@ -31,6 +31,14 @@ import (
 //	POST /refunds  {"sagaId": "..."}
 //	     200 {"charged": true|false}
 //	GET  /healthz  200
+//
+// A gateway that keeps a ledger (the Simulated one, served by cmd/paysim)
+// also answers what it recorded for a saga, so that a test or a drill can
+// check that no purchase kept money it should not have:
+//
+//	GET  /ledger/{sagaId}
+//	     200 {"amountMinor": 2599, "charged": true, "refunded": false, "declined": false, "voided": false}
+//	     404 {"error": ...} the gateway never saw the saga
 
 var (
 	_ ports.Payments = (*HTTPGateway)(nil)
@@ -105,6 +113,11 @@ const idleConns = 512
 type chargeRequest struct {
 	SagaID      domain.SagaID `json:"sagaId"`
 	AmountMinor int64         `json:"amountMinor"`
+}
+
+// ledger is a gateway that can say what it recorded for a saga.
+type ledger interface {
+	Entry(domain.SagaID) (Entry, bool)
 }
 
 type refundReply struct {
@@ -216,6 +229,16 @@ func Handler(g ports.Payments, opts ...HTTPOption) http.Handler {
 		}
 		reply(w, http.StatusOK, refundReply{Charged: charged})
 	})
+	if l, ok := g.(ledger); ok {
+		mux.HandleFunc("GET /ledger/{sagaId}", func(w http.ResponseWriter, r *http.Request) {
+			e, seen := l.Entry(domain.SagaID(r.PathValue("sagaId")))
+			if !seen {
+				reply(w, http.StatusNotFound, map[string]string{"error": "no record of this saga"})
+				return
+			}
+			reply(w, http.StatusOK, e)
+		})
+	}
 	o := httpOptionsOf(opts)
 	if o.tracer == nil {
 		return mux

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -156,5 +157,46 @@ func TestHTTPGatewayKeepsItsConnections(t *testing.T) {
 	}
 	if n := dialled.Load(); n > conc {
 		t.Fatalf("%d rounds of %d concurrent charges dialled %d connections, want at most %d", rounds, conc, n, conc)
+	}
+}
+
+// TestHandlerServesTheLedger: GET /ledger/{sagaId} answers what the
+// Simulated gateway recorded, and 404 for a saga it never saw.
+func TestHandlerServesTheLedger(t *testing.T) {
+	g := newGateway(t, payment.Options{})
+	srv := httptest.NewServer(payment.Handler(g))
+	defer srv.Close()
+	client, _ := payment.NewHTTPGateway(srv.URL, time.Second)
+	ctx := context.Background()
+	if err := client.Charge(ctx, "s-kept", 250); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Charge(ctx, "s-back", 300); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Refund(ctx, "s-back"); err != nil {
+		t.Fatal(err)
+	}
+	for saga, want := range map[string]string{
+		"s-kept": `{"amountMinor":250,"charged":true,"refunded":false,"declined":false,"voided":false}`,
+		"s-back": `{"amountMinor":300,"charged":true,"refunded":true,"declined":false,"voided":false}`,
+	} {
+		resp, err := http.Get(srv.URL + "/ledger/" + saga)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(b)) != want {
+			t.Errorf("GET /ledger/%s: %d %s, want 200 %s", saga, resp.StatusCode, b, want)
+		}
+	}
+	resp, err := http.Get(srv.URL + "/ledger/s-never")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /ledger of an unseen saga: %d, want 404", resp.StatusCode)
 	}
 }

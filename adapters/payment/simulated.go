@@ -85,16 +85,16 @@ func (o Outcome) String() string {
 
 // Entry is the gateway's record of one saga.
 type Entry struct {
-	AmountMinor int64
+	AmountMinor int64 `json:"amountMinor"`
 	// Charged: the money was taken (it stays true after a refund).
-	Charged bool
+	Charged bool `json:"charged"`
 	// Refunded: a charge was given back.
-	Refunded bool
+	Refunded bool `json:"refunded"`
 	// Declined: the charge was refused; nothing was taken.
-	Declined bool
+	Declined bool `json:"declined"`
 	// Voided: Refund came before any charge, so the saga was compensated
 	// first and any later charge for it is refused.
-	Voided bool
+	Voided bool `json:"voided"`
 }
 
 // pcgStream is the second PCG seed word, fixed so Options.Seed alone picks
@@ -283,6 +283,17 @@ func (g *Simulated) Ledger() map[domain.SagaID]Entry {
 		out[id] = rec.entry
 	}
 	return out
+}
+
+// Entry returns the gateway's record of one saga, and whether it has one.
+func (g *Simulated) Entry(saga domain.SagaID) (Entry, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	rec, ok := g.ledger[saga]
+	if !ok {
+		return Entry{}, false
+	}
+	return rec.entry, true
 }
 
 // ChargesApplied returns how many charges took money. Test support.
