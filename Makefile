@@ -7,6 +7,8 @@
 #                   Redis (standalone + Cluster), MariaDB (primary + replica), Kafka dev broker, paysim
 #   make stack-down stop it
 #   make e2e        the end-to-end suite against the running stack
+#   make drills     the failure drills on the stack (it starts it): each fault 3 times under load
+#                   through nginx; prints the table (README, "Failure drills")
 #   make lint       gofmt check, go vet, staticcheck (a go.mod tool: go tool staticcheck)
 #   make rules      promtool checks and unit-tests the alerting rules in deploy/prometheus
 #   make generate   regenerate the typed Go client (client/) from the OpenAPI document
@@ -21,7 +23,7 @@ GO      ?= go
 BIN     ?= bin/flashsale
 GOFILES  = $(shell git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*')
 
-.PHONY: build run test rules generate test-race test-short fuzz-short fuzz lint fmt sim bench bench-go soak stack-up stack-down e2e clean
+.PHONY: build run test rules generate test-race test-short fuzz-short fuzz lint fmt sim bench bench-go soak stack-up stack-down e2e drills clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/flashsale
@@ -48,6 +50,12 @@ stack-down:
 # The end-to-end suite against a running stack (make stack-up).
 e2e:
 	FLASHSALE_E2E=1 $(GO) test -count=1 -v ./e2e/
+
+# The failure drills (e2e/drill_test.go). FLASHSALE_DRILL_ROUNDS sets the rounds per drill.
+drills: stack-up
+	@table=$${FLASHSALE_STACK_DIR:-.stack}/app/drills.txt; rm -f "$$table"; \
+	FLASHSALE_E2E=1 $(GO) test -count=1 -timeout 45m -run '^TestDrills$$' ./e2e/; status=$$?; \
+	echo; cat "$$table" 2>/dev/null; exit $$status
 
 test-race:
 	$(GO) test -race -count=1 ./...

@@ -40,6 +40,7 @@ import (
 
 const (
 	nginxBase  = "https://127.0.0.1:8443"
+	paysimBase = "http://127.0.0.1:18090"
 	primaryDSN = "flashsale:flashsale@tcp(127.0.0.1:3316)/flashsale"
 	replicaDSN = "flashsale:flashsale@tcp(127.0.0.1:3317)/flashsale"
 	kafkaAddrs = "127.0.0.1:19092,127.0.0.1:19093"
@@ -168,13 +169,14 @@ func (s *stack) newProduct(t *testing.T, name string, stock int) string {
 
 // answer is a purchase's HTTP answer; Err is a transport error.
 type answer struct {
-	Status     int
-	OrderID    string `json:"orderId"`
-	SagaID     string `json:"sagaId"`
-	Code       string `json:"code"`
-	Dependency string `json:"dependency"` // on a 503 unavailable: what did not answer
-	RetryAfter string
-	Err        error
+	Status      int
+	OrderID     string `json:"orderId"`
+	SagaID      string `json:"sagaId"`
+	Code        string `json:"code"`
+	Dependency  string `json:"dependency"` // on a 503 unavailable: what did not answer
+	RetryAfter  string
+	ContentType string
+	Err         error
 }
 
 // purchase POSTs one purchase to base (nginx or an instance).
@@ -190,7 +192,7 @@ func (s *stack) purchase(client *http.Client, base, product string, qty int, key
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	a := answer{Status: resp.StatusCode, RetryAfter: resp.Header.Get("Retry-After")}
+	a := answer{Status: resp.StatusCode, RetryAfter: resp.Header.Get("Retry-After"), ContentType: resp.Header.Get("Content-Type")}
 	_ = json.Unmarshal(b, &a)
 	if a.Code == "" && resp.StatusCode >= 300 {
 		a.Code = "(no problem+json body)" // nginx's own 502/504 page
