@@ -56,6 +56,9 @@ type drill struct {
 	otherFreeAfter time.Duration
 	// kafka: check every saga's timeline in the topic at rest.
 	kafka bool
+	// unkeyedOther: the bystander's purchases carry no Idempotency-Key; they
+	// may fail only if sent before the heal, and are not retried.
+	unkeyedOther bool
 }
 
 // drillRow is one round's line of the table.
@@ -66,6 +69,7 @@ type drillRow struct {
 	buys, hotFails         int
 	otherFails             int
 	resumed                time.Duration // -1: the hot product never failed
+	laterFails             int           // the product's failures sent once the heal began
 	slowestRead            time.Duration // the longest wait for a first answer
 	slowestBuy             time.Duration
 	hangs, notJSON         int
@@ -134,6 +138,26 @@ func drills() []drill {
 			},
 		},
 		{
+			// Galera (STACK_DB=galera): haproxy moves the writes to the
+			// other data node; the killed one rejoins by scripts/galera up.
+			name: "mariadb-writer-kill", hold: 12 * time.Second, resumeWithin: 10 * time.Second,
+			inject: func(t *testing.T, s *stack, _, _ string) func(*testing.T) {
+				if mode := s.dbMode(t); mode != "galera" {
+					msg := fmt.Sprintf("the stack runs MariaDB as %q, whose failover is a human step (scripts/mariadb promote); this drill needs STACK_DB=galera scripts/stack up", mode)
+					if os.Getenv("CI") == "true" {
+						t.Fatal("CI=true: " + msg)
+					}
+					t.Skip(msg)
+				}
+				name, pid := s.galeraWriter(t)
+				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+					t.Fatalf("kill -9 %d (Galera node %s, the writer): %v", pid, name, err)
+				}
+				t.Cleanup(func() { s.script(t, "galera", "up") })
+				return func(t *testing.T) { s.script(t, "galera", "up") }
+			},
+		},
+		{
 			name: "instance-kill", hold: 6 * time.Second,
 			inject: func(t *testing.T, s *stack, _, _ string) func(*testing.T) {
 				pid := s.pidOf(t, 1)
@@ -144,7 +168,7 @@ func drills() []drill {
 			},
 		},
 		{
-			name: "instance-sigstop-20s", hold: 20 * time.Second,
+			name: "instance-sigstop-20s", hold: 20 * time.Second, unkeyedOther: true,
 			inject: func(t *testing.T, s *stack, _, _ string) func(*testing.T) {
 				return s.freeze(t, "instance stack-1", s.pidOf(t, 1))
 			},
@@ -190,6 +214,33 @@ func (s *stack) script(t *testing.T, name string, args ...string) {
 	if err != nil {
 		t.Fatalf("scripts/%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
+}
+
+// dbMode is how the stack runs MariaDB (scripts/stack: STACK_DB).
+func (s *stack) dbMode(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(s.dir, "db"))
+	if err != nil {
+		t.Fatalf("which MariaDB the stack runs: %v (scripts/stack up writes it)", err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// galeraWriter is the Galera node haproxy sends the writes to, and its pid.
+func (s *stack) galeraWriter(t *testing.T) (string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := osexec.CommandContext(ctx, filepath.Join(s.repo, "scripts", "galera"), "writer").Output()
+	if err != nil {
+		t.Fatalf("scripts/galera writer: %v", err)
+	}
+	name, p, _ := strings.Cut(strings.TrimSpace(string(out)), " ")
+	pid, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatalf("scripts/galera writer said %q", out)
+	}
+	return name, pid
 }
 
 // pidFile reads a pid from a file of the stack's app folder.
@@ -253,6 +304,9 @@ func (s *stack) runDrill(t *testing.T, d drill, row *drillRow) {
 			}
 			for _, product := range []string{hot, other} {
 				key := fmt.Sprintf("%s-%d", product, i)
+				if product == other && d.unkeyedOther {
+					key = ""
+				}
 				wg.Go(func() {
 					at := time.Now()
 					a := s.purchase(client, nginxBase, product, 1, key)
@@ -275,17 +329,29 @@ func (s *stack) runDrill(t *testing.T, d drill, row *drillRow) {
 	heal := d.inject(t, s, hot, other)
 	faultAt := time.Now()
 	time.Sleep(d.hold)
+	healingAt := time.Now()
 	heal(t)
+	healedAt := time.Now()
 	time.Sleep(drillAfter)
 	stopLoad()
 	loadWG.Wait()
 
 	slices.SortFunc(buys, func(x, y sent) int { return x.at.Compare(y.at) })
-	var lastFail, firstSale time.Time
+	// The outage: from the fault to the first sale after the last failure
+	// sent before the heal began. Failures sent from then on (a heal's own
+	// stall: a Galera node rejoining, a Redis replica resyncing) are counted
+	// apart.
+	var lastFail, firstSale, lastLater time.Time
+	var hotFirst, otherFirst []answer
 	for _, b := range buys {
 		row.count(b.a)
 		row.slowestBuy = max(row.slowestBuy, b.took)
 		ok := b.a.Status == http.StatusCreated
+		if b.product == other {
+			otherFirst = append(otherFirst, b.a)
+		} else {
+			hotFirst = append(hotFirst, b.a)
+		}
 		switch {
 		case b.product == other:
 			if !ok {
@@ -294,16 +360,23 @@ func (s *stack) runDrill(t *testing.T, d drill, row *drillRow) {
 					t.Errorf("round %d: the bystander's purchase %s sent %v after the fault got %d %s %v",
 						round+1, b.key, b.at.Sub(faultAt).Round(10*time.Millisecond), b.a.Status, b.a.Code, b.a.Err)
 				}
+				if b.key == "" && b.at.After(healedAt) {
+					t.Errorf("round %d: an unkeyed purchase sent %v after the heal got %d %s %v",
+						round+1, b.at.Sub(healedAt).Round(10*time.Millisecond), b.a.Status, b.a.Code, b.a.Err)
+				}
 			}
 		case !ok:
 			row.buys++
 			row.hotFails++
-			if b.at.After(faultAt.Add(-time.Second)) {
+			if b.at.Before(healingAt) {
 				lastFail, firstSale = b.at, time.Time{}
+			} else {
+				row.laterFails++
+				lastLater = b.at
 			}
 		default:
 			row.buys++
-			if b.at.After(faultAt) && b.at.After(lastFail) && firstSale.IsZero() {
+			if !lastFail.IsZero() && firstSale.IsZero() {
 				firstSale = b.at
 			}
 		}
@@ -314,6 +387,11 @@ func (s *stack) runDrill(t *testing.T, d drill, row *drillRow) {
 		} else {
 			row.resumed = max(firstSale.Sub(faultAt), 0)
 		}
+	}
+	if row.laterFails > 0 {
+		t.Logf("round %d: %d purchases failed once the heal began (%v after the fault; it took %v), the last sent %v after the fault",
+			round+1, row.laterFails, healingAt.Sub(faultAt).Round(10*time.Millisecond), healedAt.Sub(healingAt).Round(10*time.Millisecond),
+			lastLater.Sub(faultAt).Round(10*time.Millisecond))
 	}
 	if d.resumeWithin > 0 && row.resumed > d.resumeWithin {
 		t.Errorf("round %d: purchases resumed %v after the fault, want <= %v", round+1, row.resumed.Round(10*time.Millisecond), d.resumeWithin)
@@ -336,6 +414,9 @@ func (s *stack) runDrill(t *testing.T, d drill, row *drillRow) {
 	var wg sync.WaitGroup
 	for i := range buys {
 		b := &buys[i]
+		if b.key == "" {
+			continue
+		}
 		wg.Go(func() {
 			for deadline := time.Now().Add(30 * time.Second); (retryable(b.a) || b.a.Err != nil) && time.Now().Before(deadline); {
 				time.Sleep(retryDelay(b.a))
@@ -351,6 +432,13 @@ func (s *stack) runDrill(t *testing.T, d drill, row *drillRow) {
 		row.compensated += rest.Compensated
 		for _, b := range buys {
 			if b.product != product {
+				continue
+			}
+			if b.key == "" {
+				if b.a.Status == http.StatusCreated && rest.Status[b.a.SagaID] != string(domain.SagaCompleted) {
+					row.ackMissing++
+					t.Errorf("round %d: an unkeyed purchase answered 201 for saga %s, %q at rest", round+1, b.a.SagaID, rest.Status[b.a.SagaID])
+				}
 				continue
 			}
 			saga := string(app.SagaIDForKey(b.key))
@@ -378,7 +466,7 @@ func (s *stack) runDrill(t *testing.T, d drill, row *drillRow) {
 		t.Errorf("round %d: %d clients left hanging, %d answers not JSON, %d sagas with money wrong, %d products drifting",
 			round+1, row.hangs, row.notJSON, row.moneyWrong, row.drift)
 	}
-	t.Logf("round %d: %s", round+1, row)
+	t.Logf("round %d: %s; first answers: the product's %v, the bystander's %v", round+1, row, tally(hotFirst), tally(otherFirst))
 }
 
 // count notes what every answer must be: an answer (no hang), and JSON.
@@ -401,9 +489,9 @@ func (r *drillRow) String() string {
 	if r.resumed >= 0 {
 		resumed = "resumed after " + r.resumed.Round(10*time.Millisecond).String()
 	}
-	return fmt.Sprintf("reads %d (failed %d, slowest %v); purchases %d (failed %d, %s, slowest answer %v); bystander's failed %d; hangs %d, not JSON %d; "+
+	return fmt.Sprintf("reads %d (failed %d, slowest %v); purchases %d (failed %d, %s, %d in the heal; slowest answer %v); bystander's failed %d; hangs %d, not JSON %d; "+
 		"acknowledged missing %d; money wrong %d; drift %d; sagas completed %d, compensated %d",
-		r.reads, r.readFails, r.slowestRead.Round(time.Millisecond), r.buys, r.hotFails, resumed, r.slowestBuy.Round(time.Millisecond),
+		r.reads, r.readFails, r.slowestRead.Round(time.Millisecond), r.buys, r.hotFails, resumed, r.laterFails, r.slowestBuy.Round(time.Millisecond),
 		r.otherFails, r.hangs, r.notJSON,
 		r.ackMissing, r.moneyWrong, r.drift, r.completed, r.compensated)
 }
@@ -502,14 +590,14 @@ func (s *stack) printDrills(t *testing.T) {
 	}
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "drill\tround\treads\tfailed\tslowest\tpurchases\tfailed\tresumed after\tslowest\tbystander failed\thangs\tnot JSON\tack'd missing\tmoney wrong\tI1/I2\tdrift\t")
+	fmt.Fprintln(tw, "drill\tround\treads\tfailed\tslowest\tpurchases\tfailed\tresumed after\tfailed in heal\tslowest\tbystander failed\thangs\tnot JSON\tack'd missing\tmoney wrong\tI1/I2\tdrift\t")
 	for _, r := range drillTable {
 		resumed := "-"
 		if r.resumed >= 0 {
 			resumed = r.resumed.Round(10 * time.Millisecond).String()
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%v\t%d\t%d\t%s\t%v\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t\n", r.drill, r.round, r.reads, r.readFails,
-			r.slowestRead.Round(10*time.Millisecond), r.buys, r.hotFails, resumed, r.slowestBuy.Round(10*time.Millisecond),
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%v\t%d\t%d\t%s\t%d\t%v\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t\n", r.drill, r.round, r.reads, r.readFails,
+			r.slowestRead.Round(10*time.Millisecond), r.buys, r.hotFails, resumed, r.laterFails, r.slowestBuy.Round(10*time.Millisecond),
 			r.otherFails, r.hangs, r.notJSON, r.ackMissing, r.moneyWrong, r.atRest, r.drift)
 	}
 	tw.Flush()
