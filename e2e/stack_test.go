@@ -225,6 +225,8 @@ func tally(answers []answer) map[string]int {
 			m["transport error"]++
 		case a.Status == http.StatusCreated:
 			m["201"]++
+		case a.Dependency != "":
+			m[fmt.Sprintf("%d %s (%s)", a.Status, a.Code, a.Dependency)]++
 		default:
 			m[fmt.Sprintf("%d %s", a.Status, a.Code)]++
 		}
