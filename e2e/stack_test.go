@@ -24,7 +24,6 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -442,13 +441,5 @@ func runCmd(ctx context.Context, name string, args ...string) (string, error) {
 // pidOf reads the pid of app instance n (1 or 2) from its pidfile.
 func (s *stack) pidOf(t *testing.T, n int) int {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(s.dir, fmt.Sprintf("flashsale-%d.pid", n)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pid
+	return s.pidFile(t, fmt.Sprintf("flashsale-%d.pid", n))
 }
