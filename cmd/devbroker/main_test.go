@@ -182,8 +182,12 @@ func TestSignalsRemoveAndRestoreABroker(t *testing.T) {
 	addrs, _, log := startRun(t, "--ports", "0,0", "--topic", "events", "--partitions", "3")
 	tr := &kafkago.Transport{}
 	defer tr.CloseIdleConnections()
-	c := &kafkago.Client{Addr: kafkago.TCP(addrs[0]), Transport: tr, Timeout: 5 * time.Second}
+	// A fresh transport per look: a Transport caches the cluster's
+	// metadata (MetadataTTL), which would hide the change.
 	brokers := func() int {
+		fresh := &kafkago.Transport{}
+		defer fresh.CloseIdleConnections()
+		c := &kafkago.Client{Addr: kafkago.TCP(addrs[0]), Transport: fresh, Timeout: 5 * time.Second}
 		md, err := c.Metadata(t.Context(), &kafkago.MetadataRequest{Topics: []string{"events"}})
 		if err != nil {
 			return -1
