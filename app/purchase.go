@@ -640,7 +640,8 @@ func (a *App) compensate(ctx context.Context, id domain.SagaID, reason string) (
 	}
 	// Undo create order, recorded with the refund in one write.
 	if err := a.timed(ctx, "cancel_order", func(ctx context.Context) error {
-		_, err := a.update(ctx, id, func(s *domain.Saga) error {
+		var err error
+		s, err = a.update(ctx, id, func(s *domain.Saga) error {
 			if err := s.RecordRefund(charged, a.now()); err != nil {
 				return err
 			}
@@ -649,6 +650,12 @@ func (a *App) compensate(ctx context.Context, id domain.SagaID, reason string) (
 		return err
 	}); err != nil {
 		return nil, fmt.Errorf("cancel order: %w", err)
+	}
+	if s.Status == domain.SagaCompensated {
+		// Another compensator (a recoverer, or the runner it took over
+		// from) finished meanwhile: its release is done, and this one
+		// must not touch the gate again.
+		return s, nil
 	}
 	if a.crash(id, CrashCompensateRefunded) {
 		return nil, ErrCrashed
