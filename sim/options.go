@@ -24,6 +24,9 @@ type Options struct {
 	Bugs Bugs
 	// Chooser makes every choice; nil means a PCG source seeded with Seed.
 	Chooser Chooser
+	// Progress, if set, is told every 1,024 steps how many buyers have
+	// arrived, for a progress line on long runs.
+	Progress func(arrived int)
 }
 
 func (o Options) withDefaults() Options {
@@ -109,30 +112,84 @@ func (f Faults) String() string {
 }
 
 // Bugs are the planted bugs. Each one breaks a guarantee the production
-// code keeps, the way a plausible mistake would.
+// code keeps, the way a plausible mistake would, and the simulator must
+// catch it as the invariant it breaks (PlantedBugs). They live in the
+// simulator's adapters: production code knows nothing of them.
 type Bugs struct {
+	// NoStockGuard confirms a sale durably even when the stock cannot
+	// cover it (a confirm without its "stock >= qty" guard).
+	NoStockGuard bool
 	// ReserveWithoutCheck reserves even when stock - reserved < qty.
 	ReserveWithoutCheck bool
-	// ReleaseWithoutToken releases a lock whoever holds it (the seed's DEL).
-	ReleaseWithoutToken bool
 	// DoubleRelease applies a reservation's release twice.
 	DoubleRelease bool
+	// StaleSkipsCompensating leaves sagas that are COMPENSATING out of the
+	// stale sagas recovery is given (a query on status = RUNNING only).
+	StaleSkipsCompensating bool
+	// SkipRefund answers a refund "nothing was charged" without asking the
+	// gateway.
+	SkipRefund bool
+	// DuplicateSaga stores a saga whose ID exists over the stored one (an
+	// upsert where an insert was meant), so one key can start two sagas.
+	DuplicateSaga bool
+	// LoseEvent publishes a batch of several events without its last one
+	// and reports success.
+	LoseEvent bool
+	// SwallowWriteError answers a group write that failed as if it had
+	// been stored, so a sale is acknowledged that was never committed.
+	SwallowWriteError bool
+	// ReleaseWithoutToken releases a lock whoever holds it (the seed's DEL).
+	ReleaseWithoutToken bool
+	// NoVersionCheck writes sagas without their version check: a writer
+	// that read an older version overwrites a newer one (a lost update).
+	NoVersionCheck bool
+	// ReleaseBeforeRefund gives the reservation back as the refund is
+	// asked, before the order is cancelled: compensations out of order.
+	ReleaseBeforeRefund bool
 }
 
-// BugNames lists the planted bugs by name.
-var BugNames = []string{"reserve-without-check", "release-without-token", "double-release"}
+// PlantedBug names a planted bug and the invariants that catch it.
+type PlantedBug struct {
+	Name string
+	// Breaks lists the invariants (I1 ... I8, or "compensation-order") the
+	// bug may be caught as; the first is the one it is planted for. A lost
+	// update breaks whichever write it loses: a refund over a sale (I4),
+	// or the sale itself (I7).
+	Breaks []string
+	set    func(*Bugs)
+}
+
+var plantedBugs = []PlantedBug{
+	{"no-stock-guard", []string{"I1"}, func(b *Bugs) { b.NoStockGuard = true }},
+	{"reserve-without-check", []string{"I2"}, func(b *Bugs) { b.ReserveWithoutCheck = true }},
+	{"double-release", []string{"I2"}, func(b *Bugs) { b.DoubleRelease = true }},
+	{"stale-skips-compensating", []string{"I3"}, func(b *Bugs) { b.StaleSkipsCompensating = true }},
+	{"skip-refund", []string{"I4"}, func(b *Bugs) { b.SkipRefund = true }},
+	{"no-version-check", []string{"I4", "I7"}, func(b *Bugs) { b.NoVersionCheck = true }},
+	{"duplicate-saga", []string{"I5"}, func(b *Bugs) { b.DuplicateSaga = true }},
+	{"lose-event", []string{"I6"}, func(b *Bugs) { b.LoseEvent = true }},
+	{"swallow-write-error", []string{"I7"}, func(b *Bugs) { b.SwallowWriteError = true }},
+	{"release-without-token", []string{"I8"}, func(b *Bugs) { b.ReleaseWithoutToken = true }},
+	{"release-before-refund", []string{"compensation-order"}, func(b *Bugs) { b.ReleaseBeforeRefund = true }},
+}
+
+// PlantedBugs lists every planted bug with the invariant it breaks.
+func PlantedBugs() []PlantedBug { return slices.Clone(plantedBugs) }
 
 // ParseBug returns the Bugs with the one named bug on.
 func ParseBug(name string) (Bugs, error) {
-	switch name {
-	case "reserve-without-check":
-		return Bugs{ReserveWithoutCheck: true}, nil
-	case "release-without-token":
-		return Bugs{ReleaseWithoutToken: true}, nil
-	case "double-release":
-		return Bugs{DoubleRelease: true}, nil
+	for _, b := range plantedBugs {
+		if b.Name == name {
+			var bugs Bugs
+			b.set(&bugs)
+			return bugs, nil
+		}
 	}
-	return Bugs{}, fmt.Errorf("unknown bug %q (want %s)", name, strings.Join(BugNames, ", "))
+	names := make([]string, len(plantedBugs))
+	for i, b := range plantedBugs {
+		names[i] = b.Name
+	}
+	return Bugs{}, fmt.Errorf("unknown bug %q (want %s)", name, strings.Join(names, ", "))
 }
 
 // Chooser makes the run's choices. Intn returns a number in [0, n); label

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/flashsale/flashsale/adapters/memory"
@@ -86,6 +87,7 @@ func (s *simInventory) Confirm(ctx context.Context, p domain.ProductID, saga dom
 	s.w.yield(ctx, "inventory.Confirm %s saga %s", p, saga)
 	err := s.inner.Confirm(bg(ctx), p, saga)
 	if err == nil {
+		s.w.checkSettled(saga)
 		delete(s.w.gatePending, saga)
 	}
 	return err
@@ -96,6 +98,7 @@ func (s *simInventory) ConfirmAll(ctx context.Context, p domain.ProductID, sagas
 	errs, err := s.inner.ConfirmAll(bg(ctx), p, sagas)
 	for i, e := range errs {
 		if e == nil {
+			s.w.checkSettled(sagas[i])
 			delete(s.w.gatePending, sagas[i])
 		}
 	}
@@ -104,6 +107,8 @@ func (s *simInventory) ConfirmAll(ctx context.Context, p domain.ProductID, sagas
 
 func (s *simInventory) Release(ctx context.Context, p domain.ProductID, saga domain.SagaID) error {
 	s.w.yield(ctx, "inventory.Release %s saga %s", p, saga)
+	s.w.checkEffect(ctx, "release", saga)
+	s.w.checkRelease(ctx, saga)
 	err := s.inner.Release(bg(ctx), p, saga)
 	if err == nil && s.w.opts.Bugs.DoubleRelease {
 		// Planted: the release is applied twice; the second one gives back
@@ -212,6 +217,9 @@ func (s *simStore) Create(ctx context.Context, saga *domain.Saga) error {
 		return err
 	}
 	err := s.inner.Create(bg(ctx), saga)
+	if errors.Is(err, domain.ErrDuplicate) && s.w.opts.Bugs.DuplicateSaga && s.overwrite(ctx, saga) == nil {
+		err = nil
+	}
 	if err == nil {
 		s.w.observe(saga)
 		if s.answerLost() {
@@ -221,12 +229,55 @@ func (s *simStore) Create(ctx context.Context, saga *domain.Saga) error {
 	return err
 }
 
+// overwrite stores saga over the stored saga of its ID (the planted bug
+// DuplicateSaga: an upsert where an insert was meant). The store still
+// refuses a write that would shorten the stored timeline: then the insert
+// answers its duplicate as before.
+func (s *simStore) overwrite(ctx context.Context, saga *domain.Saga) error {
+	_, err := s.inner.Update(bg(ctx), saga.ID, func(stored *domain.Saga) error {
+		v := stored.Version
+		*stored = *saga.Clone()
+		stored.Version = v
+		return nil
+	})
+	return err
+}
+
+// Update is the store's read, the caller's fn, then a yield, then the
+// conditional write: between the read and the write other actors run, so
+// two writers of one saga really race and the version check decides (a
+// lost race is counted in Result.Conflicts and applies fn again). With the
+// planted bug NoVersionCheck the write is blind.
 func (s *simStore) Update(ctx context.Context, id domain.SagaID, fn func(*domain.Saga) error) (*domain.Saga, error) {
 	s.w.yield(ctx, "sagas.Update %s", id)
 	if err := s.down(); err != nil {
 		return nil, err
 	}
-	out, err := s.inner.Update(bg(ctx), id, fn)
+	seen := func(saga *domain.Saga) { s.w.loaded(ctx, saga) }
+	var out *domain.Saga
+	var err error
+	if s.w.opts.Bugs.NoVersionCheck {
+		out, err = s.blindUpdate(ctx, id, func(saga *domain.Saga) error { seen(saga); return fn(saga) })
+	} else {
+		attempts := 0
+		out, err = s.inner.Update(bg(ctx), id, func(saga *domain.Saga) error {
+			if attempts++; attempts > 1 {
+				s.w.conflict("sagas.Update %s lost the race: reloaded at v%d", id, saga.Version)
+			}
+			seen(saga)
+			loaded := saga.Version
+			if err := fn(saga); err != nil {
+				return err
+			}
+			s.w.yield(ctx, "sagas.Update %s write over v%d", id, loaded)
+			return s.down()
+		})
+	}
+	if errors.Is(err, domain.ErrInsufficientStock) && s.w.opts.Bugs.NoStockGuard {
+		if saga, serr := s.inner.Saga(bg(ctx), id); serr == nil && s.conjure(ctx, saga.ProductID, saga.Qty) == nil {
+			out, err = s.inner.Update(bg(ctx), id, fn)
+		}
+	}
 	if err == nil {
 		s.w.observe(out)
 		if s.answerLost() {
@@ -236,12 +287,76 @@ func (s *simStore) Update(ctx context.Context, id domain.SagaID, fn func(*domain
 	return out, err
 }
 
-func (s *simStore) WriteAll(ctx context.Context, changes []ports.SagaChange) ([]*domain.Saga, error) {
-	s.w.yield(ctx, "sagas.WriteAll %d", len(changes))
+// conjure adds stock to a product behind the checker's back: the planted
+// bug NoStockGuard, a confirm that sells what is not there.
+func (s *simStore) conjure(ctx context.Context, p domain.ProductID, qty int64) error {
+	_, err := s.inner.Supply(bg(ctx), domain.Supply{ID: p, AddStock: qty})
+	return err
+}
+
+// blindUpdate is Update without the version check (the planted bug
+// NoVersionCheck): the saga is read, fn applied, and after a yield the
+// result is written over whatever was stored meanwhile, a lost update.
+func (s *simStore) blindUpdate(ctx context.Context, id domain.SagaID, fn func(*domain.Saga) error) (*domain.Saga, error) {
+	working, err := s.inner.Saga(bg(ctx), id)
+	if err != nil {
+		return nil, err
+	}
+	if err := fn(working); err != nil {
+		return nil, err
+	}
+	s.w.yield(ctx, "sagas.Update %s blind write", id)
 	if err := s.down(); err != nil {
 		return nil, err
 	}
+	return s.inner.Update(bg(ctx), id, func(stored *domain.Saga) error {
+		v := stored.Version
+		*stored = *working.Clone()
+		stored.Version = v
+		return nil
+	})
+}
+
+func (s *simStore) WriteAll(ctx context.Context, changes []ports.SagaChange) ([]*domain.Saga, error) {
+	s.w.yield(ctx, "sagas.WriteAll %d", len(changes))
+	out, err := s.writeAll(ctx, changes)
+	if err != nil && s.w.opts.Bugs.SwallowWriteError {
+		// Planted: the failed write is answered as if it had been stored.
+		out = make([]*domain.Saga, len(changes))
+		for i, c := range changes {
+			out[i] = c.Next.Clone()
+		}
+		return out, nil
+	}
+	return out, err
+}
+
+func (s *simStore) writeAll(ctx context.Context, changes []ports.SagaChange) ([]*domain.Saga, error) {
+	if err := s.down(); err != nil {
+		return nil, err
+	}
+	if s.w.opts.Bugs.NoVersionCheck {
+		// Planted: each change is written over whatever is stored.
+		changes = append([]ports.SagaChange(nil), changes...)
+		for i, c := range changes {
+			if stored, err := s.inner.Saga(bg(ctx), c.Next.ID); err == nil {
+				changes[i].Prev = stored
+			}
+		}
+	}
 	out, err := s.inner.WriteAll(bg(ctx), changes)
+	if errors.Is(err, domain.ErrConflict) {
+		s.w.conflict("sagas.WriteAll %d refused: a member moved since it was read", len(changes))
+	}
+	if errors.Is(err, domain.ErrInsufficientStock) && s.w.opts.Bugs.NoStockGuard {
+		var qty int64
+		for _, c := range changes {
+			qty += c.Next.Qty
+		}
+		if s.conjure(ctx, changes[0].Next.ProductID, qty) == nil {
+			out, err = s.inner.WriteAll(bg(ctx), changes)
+		}
+	}
 	if err == nil {
 		for _, saga := range out {
 			s.w.observe(saga)
@@ -259,6 +374,16 @@ func (s *simStore) CreateAll(ctx context.Context, sagas []*domain.Saga) error {
 		return err
 	}
 	err := s.inner.CreateAll(bg(ctx), sagas)
+	if errors.Is(err, domain.ErrDuplicate) && s.w.opts.Bugs.DuplicateSaga {
+		err = nil
+		for _, saga := range sagas {
+			cerr := s.inner.Create(bg(ctx), saga)
+			if errors.Is(cerr, domain.ErrDuplicate) && s.overwrite(ctx, saga) == nil {
+				cerr = nil
+			}
+			err = errors.Join(err, cerr)
+		}
+	}
 	if err == nil {
 		for _, saga := range sagas {
 			s.w.observe(saga)
@@ -275,6 +400,7 @@ func (s *simStore) Saga(ctx context.Context, id domain.SagaID) (*domain.Saga, er
 	if err := s.down(); err != nil {
 		return nil, err
 	}
+	s.w.readAfresh(ctx, id)
 	return s.inner.Saga(bg(ctx), id)
 }
 
@@ -283,7 +409,15 @@ func (s *simStore) Stale(ctx context.Context, now time.Time, limit int) ([]domai
 	if err := s.down(); err != nil {
 		return nil, err
 	}
-	return s.inner.Stale(bg(ctx), now, limit)
+	ids, err := s.inner.Stale(bg(ctx), now, limit)
+	if err == nil && s.w.opts.Bugs.StaleSkipsCompensating {
+		// Planted: the stale query asks for RUNNING sagas only.
+		ids = slices.DeleteFunc(ids, func(id domain.SagaID) bool {
+			saga, err := s.inner.Saga(bg(ctx), id)
+			return err == nil && saga.Status == domain.SagaCompensating
+		})
+	}
+	return ids, err
 }
 
 func (s *simStore) Unpublished(ctx context.Context, limit int) ([]domain.Event, error) {
@@ -313,6 +447,9 @@ type simPublisher struct {
 func (s *simPublisher) Publish(ctx context.Context, evs ...domain.Event) error {
 	s.w.yield(ctx, "events.Publish %d", len(evs))
 	w := s.w
+	if w.opts.Bugs.LoseEvent && len(evs) > 1 {
+		evs = evs[:len(evs)-1] // planted: the batch's last event never leaves
+	}
 	if !w.opts.Faults.Events || w.healing {
 		w.flushHeld()
 		return s.inner.Publish(bg(ctx), evs...)
@@ -365,6 +502,8 @@ type simPayments struct {
 
 func (s *simPayments) Charge(ctx context.Context, saga domain.SagaID, amount int64) error {
 	s.w.yield(ctx, "payments.Charge %s %d", saga, amount)
+	s.w.checkEffect(ctx, "charge", saga)
+	s.w.chargeAsked[saga] = true
 	before := s.inner.ChargesApplied()
 	err := s.inner.Charge(bg(ctx), saga, amount)
 	if s.inner.ChargesApplied() > before {
@@ -378,6 +517,18 @@ func (s *simPayments) Charge(ctx context.Context, saga domain.SagaID, amount int
 
 func (s *simPayments) Refund(ctx context.Context, saga domain.SagaID) (bool, error) {
 	s.w.yield(ctx, "payments.Refund %s", saga)
+	s.w.checkEffect(ctx, "refund", saga)
+	if s.w.opts.Bugs.ReleaseBeforeRefund {
+		// Planted: the reservation is given back with the refund, before
+		// the order is cancelled.
+		if stored, err := s.w.store.Saga(bg(ctx), saga); err == nil {
+			_ = s.w.gate.Release(ctx, stored.ProductID, saga)
+		}
+	}
+	s.w.refundAsked[saga] = true
+	if s.w.opts.Bugs.SkipRefund {
+		return false, nil // planted: "nothing was charged", the gateway unasked
+	}
 	before := s.inner.RefundsApplied()
 	charged, err := s.inner.Refund(bg(ctx), saga)
 	if s.inner.RefundsApplied() > before {

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"time"
@@ -15,12 +16,18 @@ type Result struct {
 	Insufficient int
 	LockBusy     int // the lock strategy's "busy, retry" answers (lock waits)
 	Contention   int
-	Unavailable  int // retry answers: a dependency failed, or a request was in progress
-	Crashed      int // purchases killed with their instance
-	Recovered    int // stale sagas driven to an end by recovery
-	Reaped       int // expired reservations settled by the reaper
-	Steps        int
-	Violation    *Violation
+	// Conflicts counts writes refused by a version check: a saga's writer
+	// that lost the race to another writer of the same saga.
+	Conflicts   int
+	Unavailable int // retry answers: a dependency failed, or a request was in progress
+	Crashed     int // purchases killed with their instance
+	Recovered   int // stale sagas driven to an end by recovery
+	Reaped      int // expired reservations settled by the reaper
+	Steps       int
+	// Interrupted: the run was stopped (RunContext's context ended)
+	// before it came to rest; its invariants were checked only until then.
+	Interrupted bool
+	Violation   *Violation
 	// Trace is the run's step-by-step log, when Run was asked to keep it.
 	Trace []string
 
@@ -41,12 +48,21 @@ func (r Result) Latency(q float64) time.Duration {
 // Run runs one simulation. With trace, the result keeps the step-by-step
 // trace (the same seed always gives the same trace, byte for byte).
 func Run(o Options, trace bool) Result {
+	return RunContext(context.Background(), o, trace)
+}
+
+// RunContext is Run that stops early, between two steps, when ctx ends:
+// the result is then Interrupted, with what ran until then (and no check
+// at rest).
+func RunContext(ctx context.Context, o Options, trace bool) Result {
 	w, err := newWorld(o)
 	if err != nil {
 		return Result{Seed: o.Seed, Violation: &Violation{Invariant: "setup", Detail: err.Error()}}
 	}
 	w.record = trace
+	w.ctx = ctx
 	w.run()
+	w.res.Interrupted = w.interrupted
 	w.res.Seed = w.opts.Seed
 	w.res.Steps = w.step
 	w.res.Violation = w.violation
@@ -92,6 +108,7 @@ func (s *Summary) Add(r Result) {
 	t.Insufficient += r.Insufficient
 	t.LockBusy += r.LockBusy
 	t.Contention += r.Contention
+	t.Conflicts += r.Conflicts
 	t.Unavailable += r.Unavailable
 	t.Crashed += r.Crashed
 	t.Recovered += r.Recovered

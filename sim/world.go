@@ -43,6 +43,9 @@ type actor struct {
 	out    chan actorMsg
 	// pending is the call the actor waits to make when next scheduled.
 	pending string
+	// compensated holds the sagas this actor last loaded, in a store
+	// update, as COMPENSATED: it must make no effect of theirs again.
+	compensated map[domain.SagaID]bool
 }
 
 type actorMsg struct {
@@ -75,6 +78,7 @@ type world struct {
 	store  *memory.Store
 	events *memory.EventLog
 	pay    *payment.Simulated
+	gate   *simInventory // the inventory as the apps see it
 
 	instances []*instance
 	restarts  int
@@ -103,9 +107,16 @@ type world struct {
 	reserved    map[domain.SagaID]int64
 	acked       map[domain.SagaID]bool
 	keyOrders   map[string]map[domain.OrderID]bool
+	orderOf     map[domain.SagaID]domain.OrderID // the order each saga record was created with
+	chargeAsked map[domain.SagaID]bool
+	refundAsked map[domain.SagaID]bool
+	cancelled   map[domain.SagaID]bool
 
 	res       Result
 	violation *Violation
+
+	ctx         context.Context // ends the run early (RunContext)
+	interrupted bool
 }
 
 func newWorld(o Options) (*world, error) {
@@ -115,14 +126,16 @@ func newWorld(o Options) (*world, error) {
 		ch = NewSeeded(o.Seed)
 	}
 	w := &world{
-		opts: o, ch: ch, clock: memory.NewClock(epoch), ids: memory.NewIDs("s"),
+		opts: o, ch: ch, ctx: context.Background(), clock: memory.NewClock(epoch), ids: memory.NewIDs("s"),
 		supplied: map[domain.ProductID]int64{}, confirmed: map[domain.ProductID]int64{},
 		completed: map[domain.SagaID]bool{}, gatePending: map[domain.SagaID]domain.Reservation{},
 		charged: map[domain.SagaID]bool{}, refunded: map[domain.SagaID]bool{},
 		reserved: map[domain.SagaID]int64{}, acked: map[domain.SagaID]bool{},
-		keyOrders: map[string]map[domain.OrderID]bool{},
+		keyOrders: map[string]map[domain.OrderID]bool{}, orderOf: map[domain.SagaID]domain.OrderID{},
+		chargeAsked: map[domain.SagaID]bool{}, refundAsked: map[domain.SagaID]bool{}, cancelled: map[domain.SagaID]bool{},
 	}
 	w.inv = memory.NewInventory(w.clock)
+	w.gate = &simInventory{w: w, inner: w.inv}
 	w.locker = memory.NewLocker(w.clock)
 	w.store = memory.NewStore(w.clock)
 	w.events = memory.NewEventLog()
@@ -156,7 +169,7 @@ func (w *world) newInstance(base, name string) (*instance, error) {
 	cfg := simConfig
 	cfg.Strategy, cfg.InstanceID = w.opts.Strategy, name
 	a, err := app.New(app.Deps{
-		Clock: w.clock, IDs: w.ids, Inventory: &simInventory{w: w, inner: w.inv},
+		Clock: w.clock, IDs: w.ids, Inventory: w.gate,
 		Locker: &simLocker{w: w, inner: w.locker}, Catalog: &simStore{w: w, inner: w.store},
 		Cache: memory.NewProductCache(w.clock), Sagas: &simStore{w: w, inner: w.store},
 		Orders: w.store, Outbox: &simStore{w: w, inner: w.store},
@@ -179,6 +192,17 @@ func (w *world) run() {
 		if w.step > maxSteps {
 			w.fail("I3", "the run did not finish within %d steps", maxSteps)
 			break
+		}
+		if w.step%1024 == 0 {
+			if w.ctx.Err() != nil {
+				w.interrupted = true
+				w.tracef("interrupted: %v", context.Cause(w.ctx))
+				w.stopActors()
+				return
+			}
+			if w.opts.Progress != nil {
+				w.opts.Progress(w.arrived)
+			}
 		}
 		w.next()
 		w.checkStep()
@@ -393,6 +417,19 @@ func (w *world) crash(inst *instance) {
 	}
 }
 
+// stopActors ends every actor's goroutine, as a crash of every instance
+// would, so an interrupted run leaves none behind.
+func (w *world) stopActors() {
+	for _, inst := range w.instances {
+		inst.dead = true
+	}
+	for _, a := range w.actors {
+		a.resume <- struct{}{}
+		<-a.out
+	}
+	w.actors = nil
+}
+
 // replicate copies the Redis master's state to its replica.
 func (w *world) replicate() {
 	w.invReplica, w.lockReplica = w.inv.Snapshot(), w.locker.Snapshot()
@@ -431,6 +468,10 @@ func (w *world) outcome(b buyer, s *domain.Saga, err error, latency time.Duratio
 		w.res.Completed++
 		w.res.latencies = append(w.res.latencies, latency)
 		w.acked[s.ID] = true
+		if stored, err := w.store.Saga(context.Background(), s.ID); err != nil || stored.Status != domain.SagaCompleted {
+			w.fail("I7", "buyer %d was answered COMPLETED for saga %s, which is not COMPLETED in the store", b.n, s.ID)
+			return
+		}
 		if b.key != "" {
 			if w.keyOrders[b.key] == nil {
 				w.keyOrders[b.key] = map[domain.OrderID]bool{}
@@ -514,6 +555,13 @@ func (w *world) tracef(format string, args ...any) {
 	if w.record {
 		w.trace = append(w.trace, fmt.Sprintf("%06d %8s %s", w.step, w.clock.Now().Sub(epoch), fmt.Sprintf(format, args...)))
 	}
+}
+
+// conflict counts a write refused by its version check: a writer that
+// lost a race to another writer of the same record.
+func (w *world) conflict(format string, args ...any) {
+	w.res.Conflicts++
+	w.tracef("conflict: "+format, args...)
 }
 
 func (w *world) fail(invariant, format string, args ...any) {
