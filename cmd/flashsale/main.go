@@ -37,9 +37,21 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "flashsale:", err)
+		if errors.As(err, new(usageError)) {
+			os.Exit(2) // as the flag package does: the command line was refused
+		}
 		os.Exit(1)
 	}
 }
+
+// usageError is a command line refused before anything ran: a flag that
+// does not parse or is out of range, an unknown name, an extra argument.
+// The process exits 2 for it, 1 for a command that ran and failed.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+func usageErrorf(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
 const usage = `usage: flashsale <command> [flags]
 
@@ -70,15 +82,15 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	args = top.Args()
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
+		return usageErrorf("no command given")
 	}
 	cmd, args := args[0], args[1:]
 	if cmd == "sim" || cmd == "bench" {
 		if *topConfig != "" {
-			return fmt.Errorf("%s takes no --config", cmd)
+			return usageErrorf("%s takes no --config", cmd)
 		}
 		if cmd == "sim" {
-			return runSim(args, stdout, stderr)
+			return runSim(ctx, args, stdout, stderr)
 		}
 		return runBench(ctx, args, stdout, stderr)
 	}
@@ -89,7 +101,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	case "serve", "config", "migrate", "reconcile":
 	default:
 		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", cmd)
+		return usageErrorf("unknown command %q", cmd)
 	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	configPath := fs.String("config", "", "YAML configuration file")
@@ -101,13 +113,13 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+		return usageErrorf("unexpected arguments: %v", fs.Args())
 	}
 	switch {
 	case *configPath == "":
 		*configPath = *topConfig
 	case *topConfig != "" && *topConfig != *configPath:
-		return fmt.Errorf("--config given twice: %q and %q", *topConfig, *configPath)
+		return usageErrorf("--config given twice: %q and %q", *topConfig, *configPath)
 	}
 	switch cmd {
 	case "serve":
@@ -152,7 +164,7 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (help
 		return true, err
 	case err != nil:
 		_, _ = out.WriteTo(stderr)
-		return false, err
+		return false, usageError{err}
 	}
 	fs.SetOutput(stderr)
 	return false, nil

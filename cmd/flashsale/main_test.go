@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -269,8 +271,68 @@ func TestSimCommandReplaysASeed(t *testing.T) {
 	if err := run(context.Background(), args, nil, &b, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if a.String() != b.String() || !strings.Contains(a.String(), "lock.Acquire lock:product:") {
+	if withoutWallTime(a.String()) != withoutWallTime(b.String()) || !strings.Contains(a.String(), "lock.Acquire lock:product:") {
 		t.Fatalf("a replay printed a different trace, or no trace:\n%s", a.String())
+	}
+}
+
+// withoutWallTime drops the summary's wall-time line, the one line of a
+// sim's output that is not a function of its flags.
+func withoutWallTime(out string) string {
+	var keep []string
+	for line := range strings.Lines(out) {
+		if !strings.HasPrefix(line, "wall time ") {
+			keep = append(keep, line)
+		}
+	}
+	return strings.Join(keep, "")
+}
+
+func TestSimCommandPrintsWallTimeAndRate(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"sim", "--runs", "3", "--buyers", "20", "--strategy", "none"}, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^wall time [0-9.]+(ms|s|µs): [1-9][0-9]* sagas, [1-9][0-9]* sagas/s$`).MatchString(out.String()) {
+		t.Fatalf("no wall time and rate line:\n%s", out.String())
+	}
+}
+
+// TestSimCommandStopsWhenInterrupted: the context's end (Ctrl-C, SIGTERM)
+// stops a run that would take hours, and the summary of what ran is
+// printed.
+func TestSimCommandStopsWhenInterrupted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	var out bytes.Buffer
+	err := run(ctx, []string{"sim", "--runs", "1000000", "--buyers", "50"}, nil, &out, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "interrupted after") || !strings.Contains(err.Error(), "of 3000000 runs") {
+		t.Fatalf("want an interruption, got %v", err)
+	}
+	if !strings.Contains(out.String(), "wall time") || !strings.Contains(out.String(), "violations") {
+		t.Fatalf("no summary of what ran:\n%s", out.String())
+	}
+	// One long run stops too, between two steps.
+	ctx, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	out.Reset()
+	err = run(ctx, []string{"sim", "--runs", "1", "--buyers", "10000000", "--strategy", "none"}, nil, &out, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "interrupted after 0 of 1 runs") {
+		t.Fatalf("want the one run interrupted, got %v", err)
+	}
+}
+
+// TestSimCommandCatchesAPlantedBug: --bug plants one, the run fails as the
+// invariant it breaks, and the replay line carries the bug.
+func TestSimCommandCatchesAPlantedBug(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"sim", "--runs", "3", "--buyers", "40", "--products", "2", "--stock", "8",
+		"--strategy", "none", "--bug", "skip-refund"}, nil, &out, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "broke an invariant") {
+		t.Fatalf("want the planted bug caught, got %v", err)
+	}
+	if !strings.Contains(out.String(), "VIOLATION I4") || !strings.Contains(out.String(), "--bug skip-refund --trace") {
+		t.Fatalf("no I4 violation with its replay line:\n%s", out.String())
 	}
 }
 
@@ -279,10 +341,21 @@ func TestSimCommandRejectsBadFlags(t *testing.T) {
 		{"sim", "--faults", "meteor"},
 		{"sim", "--strategy", "pessimistic"},
 		{"sim", "--runs", "0"},
+		{"sim", "--runs", "-3"},
+		{"sim", "--buyers", "100000000000"},
+		{"sim", "--stock", "0"},
+		{"sim", "--instances", "65"},
+		{"sim", "--products", "x"},
+		{"sim", "--bug", "no-such-bug"},
 		{"sim", "extra"},
 	} {
-		if err := run(context.Background(), args, nil, io.Discard, io.Discard); err == nil {
-			t.Errorf("%v: want an error", args)
+		var out bytes.Buffer
+		err := run(context.Background(), args, nil, &out, io.Discard)
+		if !errors.As(err, new(usageError)) {
+			t.Errorf("%v: want a usage error, got %v", args, err)
+		}
+		if out.Len() > 0 {
+			t.Errorf("%v: ran before refusing:\n%s", args, out.String())
 		}
 	}
 }
