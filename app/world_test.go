@@ -10,6 +10,7 @@ import (
 	"github.com/flashsale/flashsale/adapters/payment"
 	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/domain"
+	"github.com/flashsale/flashsale/sim/invariant"
 )
 
 // world is one set of memory adapters with any number of app instances on
@@ -29,6 +30,11 @@ type world struct {
 	outcome payment.Outcome // the gateway's answer to the next new charge
 	// supplied is every unit ever supplied per product (I1's bound).
 	supplied map[domain.ProductID]int64
+	// acked and keyOrders are what buyers were told, for the tests that
+	// record it: the sagas answered COMPLETED (I7), and the orders answered
+	// per Idempotency-Key (I5).
+	acked     map[domain.SagaID]bool
+	keyOrders map[string]map[domain.OrderID]bool
 }
 
 // tb is what the world needs of *testing.T and *rapid.T.
@@ -102,105 +108,48 @@ func (w *world) settle(a *app.App) {
 	}
 }
 
-// violations checks the invariants of PRODUCT.md that hold at every
-// moment: I1 (no oversell, nothing negative) and I4 (at most one charge
-// per saga, at most one order per saga).
-func (w *world) violations() []string {
-	var v []string
+// moment is the snapshot the shared checker (sim/invariant) judges. The
+// gate is not compared with the durable stock here: a saga crashed between
+// its commit and the gate's settle leaves the gate behind until the reaper
+// settles it, and this world does not track those.
+func (w *world) moment() invariant.Moment {
 	ctx := context.Background()
 	confirmed := map[domain.ProductID]int64{}
-	orders := map[domain.SagaID]int{}
 	for _, s := range w.store.Sagas() {
 		if s.Order.Status == domain.OrderConfirmed {
 			confirmed[s.ProductID] += s.Qty
 		}
-		if s.HasOrder() {
-			orders[s.ID]++
-		}
+	}
+	m := invariant.Moment{Gateway: invariant.Gateway{
+		Applied: w.pay.ChargesApplied(), Charged: map[domain.SagaID]bool{}, Refunded: map[domain.SagaID]bool{},
+	}}
+	for id, e := range w.pay.Ledger() {
+		m.Gateway.Charged[id], m.Gateway.Refunded[id] = e.Charged, e.Refunded
 	}
 	for _, id := range w.products() {
 		p, err := w.store.Product(ctx, id)
 		if err != nil {
-			v = append(v, "catalog: "+err.Error())
-			continue
-		}
-		if confirmed[id] > w.supplied[id] {
-			v = append(v, sprintf("I1 %s: confirmed %d > supplied %d", id, confirmed[id], w.supplied[id]))
-		}
-		if p.Stock < 0 {
-			v = append(v, sprintf("I1 %s: MySQL-side stock %d < 0", id, p.Stock))
-		}
-		if p.Stock != w.supplied[id]-confirmed[id] {
-			v = append(v, sprintf("I1 %s: durable stock %d != supplied %d - confirmed %d", id, p.Stock, w.supplied[id], confirmed[id]))
+			w.t.Fatalf("catalog %s: %v", id, err)
 		}
 		l, err := w.inv.Level(ctx, id)
 		if err != nil {
-			v = append(v, "gate: "+err.Error())
-			continue
+			w.t.Fatalf("gate %s: %v", id, err)
 		}
-		if l.Reserved < 0 || l.Available() < 0 {
-			v = append(v, sprintf("I1 %s: gate stock %d reserved %d", id, l.Stock, l.Reserved))
-		}
+		m.Products = append(m.Products, invariant.Product{ID: id, Supplied: w.supplied[id], Confirmed: confirmed[id],
+			Durable: p.Stock, Gate: l, LiveReservations: len(w.inv.Reservations(id))})
 	}
-	// The gateway counts every charge it applies; more charges than charged
-	// sagas means some saga was charged twice.
-	charged := int64(0)
-	for _, e := range w.pay.Ledger() {
-		if e.Charged {
-			charged++
-		}
-	}
-	if n := w.pay.ChargesApplied(); n != charged {
-		v = append(v, sprintf("I4: %d charges applied to %d charged sagas", n, charged))
-	}
-	return v
+	return m
 }
 
-// restViolations checks what must hold at rest: I2 (conservation), I3
-// (every saga terminal), I4 (a refund exactly when a charged saga
-// compensated) and I6 (each saga's published timeline is its whole
-// timeline, in order, with no gaps).
-func (w *world) restViolations() []string {
-	v := w.violations()
-	ctx := context.Background()
-	for _, id := range w.products() {
-		p, _ := w.store.Product(ctx, id)
-		l, _ := w.inv.Level(ctx, id)
-		if l.Stock != p.Stock || l.Reserved != 0 {
-			v = append(v, sprintf("I2 %s: gate stock %d reserved %d, durable stock %d", id, l.Stock, l.Reserved, p.Stock))
-		}
-		if held := w.inv.Reservations(id); len(held) != 0 {
-			v = append(v, sprintf("I2 %s: %d live reservations at rest", id, len(held)))
-		}
-	}
-	ledger := w.pay.Ledger()
-	for _, s := range w.store.Sagas() {
-		if !s.Status.Terminal() {
-			v = append(v, sprintf("I3 %s: %s at rest", s.ID, s.Status))
-		}
-		e := ledger[s.ID]
-		switch s.Status {
-		case domain.SagaCompleted:
-			if !e.Charged || e.Refunded {
-				v = append(v, sprintf("I4 %s: completed but charged=%v refunded=%v", s.ID, e.Charged, e.Refunded))
-			}
-		case domain.SagaCompensated:
-			if e.Charged != e.Refunded {
-				v = append(v, sprintf("I4 %s: compensated but charged=%v refunded=%v", s.ID, e.Charged, e.Refunded))
-			}
-		}
-		got := w.events.Timeline(s.ID)
-		if len(got) != len(s.Events) {
-			v = append(v, sprintf("I6 %s: %d events published, %d recorded", s.ID, len(got), len(s.Events)))
-			continue
-		}
-		for i := range got {
-			if got[i].ID != s.Events[i].ID || got[i].Seq != i+1 {
-				v = append(v, sprintf("I6 %s: event %d is %s (seq %d), want %s", s.ID, i, got[i].ID, got[i].Seq, s.Events[i].ID))
-			}
-		}
-	}
-	return v
+// violations checks what holds at every moment (invariant.Moment): I1 and
+// I4's one charge per saga.
+func (w *world) violations() []invariant.Violation { return w.moment().Check() }
+
+// restViolations checks what holds at rest (invariant.Rest): I1 to I7,
+// with the answers the test recorded (acked, keyOrders) when it did.
+func (w *world) restViolations() []invariant.Violation {
+	return invariant.Rest{Moment: w.moment(), Sagas: w.store.Sagas(), Timeline: w.events.Timeline,
+		Acked: w.acked, KeyOrders: w.keyOrders, SagaOf: app.SagaIDForKey}.Check()
 }
 
 func (w *world) products() []domain.ProductID {
@@ -212,10 +161,10 @@ func (w *world) products() []domain.ProductID {
 	return ids
 }
 
-func (w *world) assertOK(v []string) {
+func (w *world) assertOK(v []invariant.Violation) {
 	w.t.Helper()
 	for _, s := range v {
-		w.t.Error(s)
+		w.t.Error(s.String())
 	}
 	if len(v) > 0 {
 		w.t.FailNow()

@@ -2,10 +2,10 @@ package sim
 
 import (
 	"context"
-	"sort"
 
 	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/domain"
+	"github.com/flashsale/flashsale/sim/invariant"
 )
 
 // Violation is a broken invariant.
@@ -98,132 +98,54 @@ func (w *world) checkSettled(saga domain.SagaID) {
 
 // checkLock is I8: a release or extend succeeds only for the holder.
 func (w *world) checkLock(op, key, token, holder string, held bool, err error) {
-	if err == nil && (!held || holder != token) {
-		w.fail("I8", "%s of %s by token %s succeeded while %q held it", op, key, token, holder)
+	w.report(invariant.LockOp(op, key, token, holder, held, err))
+}
+
+// report records the first of vs as the run's violation.
+func (w *world) report(vs []invariant.Violation) {
+	if len(vs) > 0 {
+		w.fail(vs[0].Invariant, "%s", vs[0].Detail)
 	}
 }
 
-// checkStep runs after every step: I1 at every moment, and, while Redis
-// has lost nothing, that the gate's stock equals the durable stock plus
-// the sales committed but not yet confirmed in the gate.
+// moment is the snapshot the shared checker judges at every step: the
+// stores as they are, and what the simulator observed on its own.
+func (w *world) moment() invariant.Moment {
+	ctx := context.Background()
+	unsettled := map[domain.ProductID]int64{}
+	for _, r := range w.gatePending {
+		unsettled[r.ProductID] += r.Qty
+	}
+	m := invariant.Moment{GateTrusted: !w.redisLost, Gateway: invariant.Gateway{
+		Applied: w.pay.ChargesApplied(), Charged: w.charged, Refunded: w.refunded,
+	}}
+	for _, id := range w.products {
+		p, _ := w.store.Product(ctx, id) // products are never removed
+		l, _ := w.inv.Level(ctx, id)
+		m.Products = append(m.Products, invariant.Product{
+			ID: id, Supplied: w.supplied[id], Confirmed: w.confirmed[id], Durable: p.Stock,
+			Gate: l, LiveReservations: len(w.inv.Reservations(id)), Unsettled: unsettled[id],
+		})
+	}
+	return m
+}
+
+// checkStep runs after every step: what holds at every moment (I1, I4's
+// one charge per saga, and the gate's books while Redis has lost nothing).
 func (w *world) checkStep() {
 	if w.violation != nil {
 		return
 	}
-	ctx := context.Background()
-	pending := map[domain.ProductID]int64{}
-	for _, r := range w.gatePending {
-		pending[r.ProductID] += r.Qty
-	}
-	for _, id := range w.products {
-		p, err := w.store.Product(ctx, id)
-		if err != nil {
-			w.fail("I1", "catalog %s: %v", id, err)
-			return
-		}
-		if w.confirmed[id] > w.supplied[id] {
-			w.fail("I1", "%s: confirmed %d > supplied %d", id, w.confirmed[id], w.supplied[id])
-			return
-		}
-		if p.Stock < 0 || p.Stock != w.supplied[id]-w.confirmed[id] {
-			w.fail("I1", "%s: durable stock %d, supplied %d, confirmed %d", id, p.Stock, w.supplied[id], w.confirmed[id])
-			return
-		}
-		l, err := w.inv.Level(ctx, id)
-		if err != nil {
-			w.fail("I1", "gate %s: %v", id, err)
-			return
-		}
-		if l.Reserved < 0 || l.Available() < 0 {
-			w.fail("I1", "%s: gate stock %d reserved %d", id, l.Stock, l.Reserved)
-			return
-		}
-		if !w.redisLost && l.Stock != p.Stock+pending[id] {
-			w.fail("I2", "%s: gate stock %d != durable %d + committed-not-settled %d", id, l.Stock, p.Stock, pending[id])
-			return
-		}
-	}
+	w.report(w.moment().Check())
 }
 
-// checkRest runs once the world is at rest: I1 to I7. Termination (I3)
-// is checked before the gate's books (I2): an unfinished saga holds its
-// reservation, and the cause is the one to report.
+// checkRest runs once the world is at rest: I1 to I7.
 func (w *world) checkRest() {
-	w.checkStep()
 	if w.violation != nil {
 		return
 	}
-	ctx := context.Background()
-	for _, s := range w.store.Sagas() {
-		if !s.Status.Terminal() {
-			w.fail("I3", "saga %s is %s at rest", s.ID, s.Status)
-			return
-		}
-	}
-	for _, id := range w.products {
-		p, _ := w.store.Product(ctx, id)
-		l, _ := w.inv.Level(ctx, id)
-		if l.Stock != p.Stock || l.Reserved != 0 {
-			w.fail("I2", "%s at rest: gate stock %d reserved %d, durable stock %d", id, l.Stock, l.Reserved, p.Stock)
-			return
-		}
-		if held := w.inv.Reservations(id); len(held) > 0 {
-			w.fail("I2", "%s at rest: %d live reservations (first %s)", id, len(held), held[0].SagaID)
-			return
-		}
-	}
-	sagas := w.store.Sagas()
-	stored := map[domain.SagaID]*domain.Saga{}
-	for _, s := range sagas {
-		stored[s.ID] = s
-		switch {
-		case s.Status == domain.SagaCompleted && (!w.charged[s.ID] || w.refunded[s.ID]):
-			w.fail("I4", "completed saga %s: charged %v refunded %v", s.ID, w.charged[s.ID], w.refunded[s.ID])
-			return
-		case s.Status == domain.SagaCompensated && w.charged[s.ID] != w.refunded[s.ID]:
-			w.fail("I4", "compensated saga %s: charged %v refunded %v", s.ID, w.charged[s.ID], w.refunded[s.ID])
-			return
-		}
-		got := w.events.Timeline(s.ID)
-		if len(got) != len(s.Events) {
-			w.fail("I6", "saga %s: %d events delivered, %d recorded", s.ID, len(got), len(s.Events))
-			return
-		}
-		for i := range got {
-			if got[i].ID != s.Events[i].ID {
-				w.fail("I6", "saga %s: delivery %d is %s, want %s", s.ID, i, got[i].ID, s.Events[i].ID)
-				return
-			}
-		}
-	}
-	for _, id := range sortedSagaIDs(w.charged) {
-		if stored[id] == nil && !w.refunded[id] {
-			w.fail("I4", "saga %s was charged but has no record and no refund", id)
-			return
-		}
-	}
-	for _, id := range sortedSagaIDs(w.acked) {
-		if s := stored[id]; s == nil || s.Status != domain.SagaCompleted || s.Order.Status != domain.OrderConfirmed {
-			w.fail("I7", "acknowledged purchase %s is not a confirmed order at rest", id)
-			return
-		}
-	}
-	keys := make([]string, 0, len(w.keyOrders))
-	for key := range w.keyOrders {
-		keys = append(keys, key)
-	}
-	sort.Strings(keys)
-	for _, key := range keys {
-		orders := w.keyOrders[key]
-		if len(orders) > 1 {
-			w.fail("I5", "key %q produced %d orders", key, len(orders))
-			return
-		}
-		for order := range orders {
-			if s := stored[app.SagaIDForKey(key)]; s == nil || s.Order.ID != order {
-				w.fail("I5", "key %q's order %s is not its saga's", key, order)
-				return
-			}
-		}
-	}
+	w.report(invariant.Rest{
+		Moment: w.moment(), Sagas: w.store.Sagas(), Timeline: w.events.Timeline,
+		Acked: w.acked, KeyOrders: w.keyOrders, SagaOf: app.SagaIDForKey,
+	}.Check())
 }

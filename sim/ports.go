@@ -507,10 +507,7 @@ func (s *simPayments) Charge(ctx context.Context, saga domain.SagaID, amount int
 	before := s.inner.ChargesApplied()
 	err := s.inner.Charge(bg(ctx), saga, amount)
 	if s.inner.ChargesApplied() > before {
-		if s.w.charged[saga] {
-			s.w.fail("I4", "saga %s charged twice", saga)
-		}
-		s.w.charged[saga] = true
+		s.w.charged[saga] = true // a second charge shows in the books: applied > charged (I4)
 	}
 	return err
 }

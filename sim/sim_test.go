@@ -69,4 +69,3 @@ func tail(lines []string, n int) string {
 	}
 	return out
 }
-

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
-	"sort"
 	"strings"
 	"time"
 
@@ -570,13 +569,4 @@ func (w *world) fail(invariant, format string, args ...any) {
 	}
 	w.violation = &Violation{Invariant: invariant, Detail: fmt.Sprintf(format, args...), Step: w.step}
 	w.tracef("VIOLATION %s: %s", invariant, w.violation.Detail)
-}
-
-func sortedSagaIDs[V any](m map[domain.SagaID]V) []domain.SagaID {
-	ids := make([]domain.SagaID, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	return ids
 }
