@@ -303,3 +303,43 @@ func decodeProblem(t *testing.T, rec *httptest.ResponseRecorder) problem {
 	}
 	return p
 }
+
+// TestInvalidRequestDoesNotConsumeItsKey: a request refused as invalid
+// (malformed JSON, a bad quantity, an unknown product, an unknown member)
+// changes nothing and binds nothing to its Idempotency-Key: the valid
+// request sent next with that key is a first request, not a replay and not
+// a 422 for "another body".
+func TestInvalidRequestDoesNotConsumeItsKey(t *testing.T) {
+	for _, s := range app.Strategies {
+		t.Run(string(s), func(t *testing.T) {
+			f := newFixture(t, fixtureOpts{strategy: s})
+			before := f.snapshot()
+			for _, bad := range []struct {
+				body   string
+				status int
+			}{
+				{`{"productId":"p1","qty":`, http.StatusBadRequest},
+				{`{"productId":"p1","qty":0}`, http.StatusBadRequest},
+				{`{"productId":"p1","qty":-2}`, http.StatusBadRequest},
+				{`{"productId":"p1","qty":2,"coupon":"x"}`, http.StatusBadRequest},
+				{`{"productId":"nope","qty":2}`, http.StatusNotFound},
+			} {
+				rec := f.purchase(bad.body, "key-after-bad")
+				if rec.Code != bad.status {
+					t.Fatalf("%s: status %d, want %d: %s", bad.body, rec.Code, bad.status, rec.Body)
+				}
+				assertProblemShape(t, rec)
+				assertUnchanged(t, before, f.snapshot())
+			}
+			rec := f.purchase(`{"productId":"p1","qty":2}`, "key-after-bad")
+			var r purchaseResult
+			assertJSON(t, rec, http.StatusCreated, &r)
+			if rec.Header().Get("Idempotent-Replayed") != "" {
+				t.Error("the first valid request with the key was answered as a replay")
+			}
+			if r.SagaID != string(app.SagaIDForKey("key-after-bad")) || r.Status != "CONFIRMED" {
+				t.Errorf("purchase %+v", r)
+			}
+		})
+	}
+}
