@@ -125,6 +125,9 @@ func (w *world) moment() invariant.Moment {
 	}}
 	for id, e := range w.pay.Ledger() {
 		m.Gateway.Charged[id], m.Gateway.Refunded[id] = e.Charged, e.Refunded
+		if e.Charged {
+			m.Gateway.ChargedSagas++
+		}
 	}
 	for _, id := range w.products() {
 		p, err := w.store.Product(ctx, id)

@@ -110,21 +110,25 @@ func (w *world) report(vs []invariant.Violation) {
 
 // moment is the snapshot the shared checker judges at every step: the
 // stores as they are, and what the simulator observed on its own.
-func (w *world) moment() invariant.Moment {
+func (w *world) moment(atRest bool) invariant.Moment {
 	ctx := context.Background()
 	unsettled := map[domain.ProductID]int64{}
 	for _, r := range w.gatePending {
 		unsettled[r.ProductID] += r.Qty
 	}
 	m := invariant.Moment{GateTrusted: !w.redisLost, Gateway: invariant.Gateway{
-		Applied: w.pay.ChargesApplied(), Charged: w.charged, Refunded: w.refunded,
+		Applied: w.pay.ChargesApplied(), ChargedSagas: int64(len(w.charged)), Charged: w.charged, Refunded: w.refunded,
 	}}
 	for _, id := range w.products {
 		p, _ := w.store.Product(ctx, id) // products are never removed
 		l, _ := w.inv.Level(ctx, id)
+		live := 0
+		if atRest {
+			live = len(w.inv.Reservations(id))
+		}
 		m.Products = append(m.Products, invariant.Product{
 			ID: id, Supplied: w.supplied[id], Confirmed: w.confirmed[id], Durable: p.Stock,
-			Gate: l, LiveReservations: len(w.inv.Reservations(id)), Unsettled: unsettled[id],
+			Gate: l, LiveReservations: live, Unsettled: unsettled[id],
 		})
 	}
 	return m
@@ -136,7 +140,7 @@ func (w *world) checkStep() {
 	if w.violation != nil {
 		return
 	}
-	w.report(w.moment().Check())
+	w.report(w.moment(false).Check())
 }
 
 // checkRest runs once the world is at rest: I1 to I7.
@@ -145,7 +149,7 @@ func (w *world) checkRest() {
 		return
 	}
 	w.report(invariant.Rest{
-		Moment: w.moment(), Sagas: w.store.Sagas(), Timeline: w.events.Timeline,
+		Moment: w.moment(true), Sagas: w.store.Sagas(), Timeline: w.events.Timeline,
 		Acked: w.acked, KeyOrders: w.keyOrders, SagaOf: app.SagaIDForKey,
 	}.Check())
 }
