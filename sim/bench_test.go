@@ -24,3 +24,27 @@ func BenchmarkSimulatedSagas(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSimulatedBuyers compares one long run with many short ones of
+// the same number of buyers (every fault on, strategy none): the cost per
+// buyer must not grow with a run's length (ns/buyer of the two within 2x).
+func BenchmarkSimulatedBuyers(b *testing.B) {
+	const buyers = 20000
+	for _, c := range []struct {
+		name       string
+		runs, size int
+	}{{"one-run-of-20000", 1, buyers}, {"400-runs-of-50", buyers / 50, 50}} {
+		b.Run(c.name, func(b *testing.B) {
+			for i := range b.N {
+				for r := range c.runs {
+					res := sim.Run(sim.Options{Seed: uint64(i*c.runs + r), Buyers: c.size, Products: 3, Stock: 100000,
+						Strategy: app.StrategyNone, Faults: allFaults}, false)
+					if res.Violation != nil {
+						b.Fatalf("seed %d: %s", res.Seed, res.Violation)
+					}
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*buyers), "ns/buyer")
+		})
+	}
+}

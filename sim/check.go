@@ -40,6 +40,7 @@ func (w *world) observe(s *domain.Saga) {
 	w.completed[s.ID] = true
 	w.confirmed[s.ProductID] += s.Qty
 	w.gatePending[s.ID] = domain.Reservation{SagaID: s.ID, ProductID: s.ProductID, Qty: s.Qty}
+	w.unsettled[s.ProductID] += s.Qty
 }
 
 // loaded is told an actor's store update read saga (before its change).
@@ -112,10 +113,6 @@ func (w *world) report(vs []invariant.Violation) {
 // stores as they are, and what the simulator observed on its own.
 func (w *world) moment(atRest bool) invariant.Moment {
 	ctx := context.Background()
-	unsettled := map[domain.ProductID]int64{}
-	for _, r := range w.gatePending {
-		unsettled[r.ProductID] += r.Qty
-	}
 	m := invariant.Moment{GateTrusted: !w.redisLost, Gateway: invariant.Gateway{
 		Applied: w.pay.ChargesApplied(), ChargedSagas: int64(len(w.charged)), Charged: w.charged, Refunded: w.refunded,
 	}}
@@ -128,7 +125,7 @@ func (w *world) moment(atRest bool) invariant.Moment {
 		}
 		m.Products = append(m.Products, invariant.Product{
 			ID: id, Supplied: w.supplied[id], Confirmed: w.confirmed[id], Durable: p.Stock,
-			Gate: l, LiveReservations: live, Unsettled: unsettled[id],
+			Gate: l, LiveReservations: live, Unsettled: w.unsettled[id],
 		})
 	}
 	return m
@@ -149,7 +146,20 @@ func (w *world) checkRest() {
 		return
 	}
 	w.report(invariant.Rest{
-		Moment: w.moment(true), Sagas: w.store.Sagas(), Timeline: w.events.Timeline,
+		Moment: w.moment(true), Sagas: w.store.Sagas(), Timeline: timelines(w.events.Timelines()),
 		Acked: w.acked, KeyOrders: w.keyOrders, SagaOf: app.SagaIDForKey,
 	}.Check())
+}
+
+func timelines(all map[domain.SagaID][]domain.Event) func(domain.SagaID) []domain.Event {
+	return func(id domain.SagaID) []domain.Event { return all[id] }
+}
+
+// settled is told the gate confirmed saga's sale: it is no longer
+// committed-but-unsettled.
+func (w *world) settled(saga domain.SagaID) {
+	if r, ok := w.gatePending[saga]; ok {
+		w.unsettled[r.ProductID] -= r.Qty
+		delete(w.gatePending, saga)
+	}
 }

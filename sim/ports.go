@@ -88,7 +88,7 @@ func (s *simInventory) Confirm(ctx context.Context, p domain.ProductID, saga dom
 	err := s.inner.Confirm(bg(ctx), p, saga)
 	if err == nil {
 		s.w.checkSettled(saga)
-		delete(s.w.gatePending, saga)
+		s.w.settled(saga)
 	}
 	return err
 }
@@ -99,7 +99,7 @@ func (s *simInventory) ConfirmAll(ctx context.Context, p domain.ProductID, sagas
 	for i, e := range errs {
 		if e == nil {
 			s.w.checkSettled(sagas[i])
-			delete(s.w.gatePending, sagas[i])
+			s.w.settled(sagas[i])
 		}
 	}
 	return errs, err

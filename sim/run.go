@@ -24,6 +24,8 @@ type Result struct {
 	Recovered   int // stale sagas driven to an end by recovery
 	Reaped      int // expired reservations settled by the reaper
 	Steps       int
+	// Buyers is how many buyers the run had (Shrink's runs have fewer).
+	Buyers int
 	// Interrupted: the run was stopped (RunContext's context ended)
 	// before it came to rest; its invariants were checked only until then.
 	Interrupted bool
@@ -65,6 +67,7 @@ func RunContext(ctx context.Context, o Options, trace bool) Result {
 	w.res.Interrupted = w.interrupted
 	w.res.Seed = w.opts.Seed
 	w.res.Steps = w.step
+	w.res.Buyers = w.opts.Buyers
 	w.res.Violation = w.violation
 	w.res.Trace = w.trace
 	return w.res

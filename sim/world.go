@@ -91,7 +91,7 @@ type world struct {
 	mysqlDownUntil time.Time
 	healing        bool
 	redisLost      bool
-	invReplica     *memory.InventorySnapshot
+	invReplica     *memory.InventoryCheckpoint
 	lockReplica    *memory.LockerSnapshot
 	heldBatch      []domain.Event
 
@@ -101,6 +101,7 @@ type world struct {
 	confirmed   map[domain.ProductID]int64
 	completed   map[domain.SagaID]bool
 	gatePending map[domain.SagaID]domain.Reservation // sold durably, not yet in the gate
+	unsettled   map[domain.ProductID]int64           // gatePending's units per product
 	charged     map[domain.SagaID]bool
 	refunded    map[domain.SagaID]bool
 	reserved    map[domain.SagaID]int64
@@ -128,7 +129,8 @@ func newWorld(o Options) (*world, error) {
 		opts: o, ch: ch, ctx: context.Background(), clock: memory.NewClock(epoch), ids: memory.NewIDs("s"),
 		supplied: map[domain.ProductID]int64{}, confirmed: map[domain.ProductID]int64{},
 		completed: map[domain.SagaID]bool{}, gatePending: map[domain.SagaID]domain.Reservation{},
-		charged: map[domain.SagaID]bool{}, refunded: map[domain.SagaID]bool{},
+		unsettled: map[domain.ProductID]int64{},
+		charged:   map[domain.SagaID]bool{}, refunded: map[domain.SagaID]bool{},
 		reserved: map[domain.SagaID]int64{}, acked: map[domain.SagaID]bool{},
 		keyOrders: map[string]map[domain.OrderID]bool{}, orderOf: map[domain.SagaID]domain.OrderID{},
 		chargeAsked: map[domain.SagaID]bool{}, refundAsked: map[domain.SagaID]bool{}, cancelled: map[domain.SagaID]bool{},
@@ -431,13 +433,13 @@ func (w *world) stopActors() {
 
 // replicate copies the Redis master's state to its replica.
 func (w *world) replicate() {
-	w.invReplica, w.lockReplica = w.inv.Snapshot(), w.locker.Snapshot()
+	w.invReplica, w.lockReplica = w.inv.Checkpoint(), w.locker.Snapshot()
 }
 
 // failoverRedis promotes the replica: every write since the last
 // replication is lost.
 func (w *world) failoverRedis() {
-	w.inv.Restore(w.invReplica)
+	w.inv.Rewind(w.invReplica)
 	w.locker.Restore(w.lockReplica)
 	w.redisLost = true
 	w.tracef("redis failover: writes since the last replication are lost")
@@ -517,16 +519,20 @@ func (w *world) rest() {
 	}
 	ctx := context.Background()
 	a := w.instances[0].app
-	for range 4 {
+	// At least four rounds, then as many as still find work: each round
+	// recovers and reaps at most a batch (simConfig.BatchSize), and a long
+	// run can leave thousands of sagas to its crashed instances, which the
+	// real background loop would go on working through.
+	for round := 0; ; round++ {
 		w.advance(5 * time.Minute)
-		n, err := a.RecoverStale(ctx)
-		w.res.Recovered += n
+		recovered, err := a.RecoverStale(ctx)
+		w.res.Recovered += recovered
 		if err != nil {
 			w.fail("I3", "recovery at rest: %v", err)
 			return
 		}
-		n, err = a.ReapExpired(ctx)
-		w.res.Reaped += n
+		reaped, err := a.ReapExpired(ctx)
+		w.res.Reaped += reaped
 		if err != nil {
 			w.fail("I3", "reaper at rest: %v", err)
 			return
@@ -536,6 +542,13 @@ func (w *world) rest() {
 			return
 		}
 		w.flushHeld()
+		if round >= 3 && recovered == 0 && reaped == 0 {
+			break
+		}
+		if round > 4+2*w.opts.Buyers {
+			w.fail("I3", "recovery and the reaper still find work after %d rounds at rest", round)
+			return
+		}
 	}
 	if w.redisLost {
 		// Redis is a gate, not the truth: after losing writes it is

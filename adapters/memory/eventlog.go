@@ -109,3 +109,19 @@ func (l *EventLog) Timeline(saga domain.SagaID) []domain.Event {
 	}
 	return out
 }
+
+// Timelines returns every saga's Timeline, from one pass over the log (a
+// caller checking every saga would otherwise scan it once per saga).
+func (l *EventLog) Timelines() map[domain.SagaID][]domain.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	seen := make(map[string]bool)
+	out := make(map[domain.SagaID][]domain.Event)
+	for _, e := range l.keptLocked() {
+		if !seen[e.ID] {
+			seen[e.ID] = true
+			out[e.SagaID] = append(out[e.SagaID], e)
+		}
+	}
+	return out
+}

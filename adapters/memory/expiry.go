@@ -42,8 +42,37 @@ func (q *expiryQueue) push(at time.Time, id domain.SagaID) {
 // popDue removes and returns the earliest entry if it is due at now (its
 // time is at or before now).
 func (q *expiryQueue) popDue(now time.Time) (domain.SagaID, bool) {
+	e, ok := q.popDueEntry(now)
+	return e.id, ok
+}
+
+// earliestDue lists, in (time, ID) order, the first limit distinct entries
+// due at now that valid accepts, without removing them; entries valid
+// refuses (stale hints) are dropped for good. It costs O((limit + dropped)
+// log n), where a walk of every record would cost O(n).
+func (q *expiryQueue) earliestDue(now time.Time, limit int, valid func(expiryEntry) bool) []expiryEntry {
+	var out []expiryEntry
+	seen := make(map[domain.SagaID]bool, limit)
+	for len(out) < limit {
+		e, ok := q.popDueEntry(now)
+		if !ok {
+			break
+		}
+		if seen[e.id] || !valid(e) {
+			continue
+		}
+		seen[e.id] = true
+		out = append(out, e)
+	}
+	for _, e := range out {
+		q.push(e.at, e.id)
+	}
+	return out
+}
+
+func (q *expiryQueue) popDueEntry(now time.Time) (expiryEntry, bool) {
 	if len(q.entries) == 0 || now.Before(q.entries[0].at) {
-		return "", false
+		return expiryEntry{}, false
 	}
 	e := heap.Pop((*expiryHeap)(q)).(expiryEntry)
 	if cap(q.entries) > shrinkAbove && 4*len(q.entries) < cap(q.entries) {
@@ -51,16 +80,22 @@ func (q *expiryQueue) popDue(now time.Time) (domain.SagaID, bool) {
 		copy(shrunk, q.entries)
 		q.entries = shrunk
 	}
-	return e.id, true
+	return e, true
 }
 
 // expiryHeap is the queue as container/heap sees it.
 type expiryHeap expiryQueue
 
-func (h *expiryHeap) Len() int           { return len(h.entries) }
-func (h *expiryHeap) Less(i, j int) bool { return h.entries[i].at.Before(h.entries[j].at) }
-func (h *expiryHeap) Swap(i, j int)      { h.entries[i], h.entries[j] = h.entries[j], h.entries[i] }
-func (h *expiryHeap) Push(x any)         { h.entries = append(h.entries, x.(expiryEntry)) }
+func (h *expiryHeap) Len() int { return len(h.entries) }
+func (h *expiryHeap) Less(i, j int) bool {
+	a, b := h.entries[i], h.entries[j]
+	if c := a.at.Compare(b.at); c != 0 {
+		return c < 0
+	}
+	return a.id < b.id // ties by ID, so an ordered listing is deterministic
+}
+func (h *expiryHeap) Swap(i, j int) { h.entries[i], h.entries[j] = h.entries[j], h.entries[i] }
+func (h *expiryHeap) Push(x any)    { h.entries = append(h.entries, x.(expiryEntry)) }
 func (h *expiryHeap) Pop() any {
 	last := len(h.entries) - 1
 	e := h.entries[last]

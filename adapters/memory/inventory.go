@@ -53,13 +53,17 @@ type Inventory struct {
 	mu      sync.Mutex
 	levels  map[domain.ProductID]*domain.StockLevel
 	records map[domain.SagaID]*reservationRecord
-	// held indexes the HELD records: the only ones Expired can return.
-	held map[domain.SagaID]struct{}
+	// held indexes the HELD records: the only ones Expired can return;
+	// deadlines orders them by deadline (hints, checked against the record).
+	held      map[domain.SagaID]struct{}
+	deadlines expiryQueue
 	// forget orders consumed and rejected records by deadline + retention.
 	forget expiryQueue
 	// room, when set, is the saga store whose capacity new reservations
 	// wait for (WithSagaRoom).
 	room *Store
+	// journal, from the newest Checkpoint on, holds what Rewind needs.
+	journal *inventoryJournal
 }
 
 type reservationRecord struct {
@@ -193,15 +197,19 @@ func (inv *Inventory) reserve(ctx context.Context, r domain.Reservation, version
 	}
 	if err := lvl.CanReserve(r.Qty); err != nil {
 		if errors.Is(err, domain.ErrInsufficientStock) {
+			inv.touchRecordLocked(r.SagaID)
 			inv.records[r.SagaID] = &reservationRecord{res: r, rejected: true}
 			inv.scheduleForgetLocked(r)
 		}
 		return false, fmt.Errorf("reserve %s: %w", r.SagaID, err)
 	}
+	inv.touchLevelLocked(r.ProductID)
+	inv.touchRecordLocked(r.SagaID)
 	lvl.Reserved += r.Qty
 	lvl.Version++
 	inv.records[r.SagaID] = &reservationRecord{res: r, state: domain.ReservationHeld}
 	inv.held[r.SagaID] = struct{}{}
+	inv.deadlines.push(r.Deadline, r.SagaID)
 	return true, nil
 }
 
@@ -249,6 +257,8 @@ func (inv *Inventory) Confirm(ctx context.Context, product domain.ProductID, sag
 	}
 	// reserved <= stock held before, and qty <= reserved, so both stay
 	// non-negative and reserved <= stock still holds.
+	inv.touchLevelLocked(product)
+	inv.touchRecordLocked(saga)
 	lvl := inv.levels[product]
 	lvl.Stock -= rec.res.Qty
 	lvl.Reserved -= rec.res.Qty
@@ -277,6 +287,8 @@ func (inv *Inventory) Release(ctx context.Context, product domain.ProductID, sag
 	case domain.ReservationConfirmed:
 		return fmt.Errorf("release %s: %w", saga, domain.ErrReservationConfirmed)
 	}
+	inv.touchLevelLocked(product)
+	inv.touchRecordLocked(saga)
 	lvl := inv.levels[product]
 	lvl.Reserved -= rec.res.Qty
 	lvl.Version++
@@ -302,9 +314,11 @@ func (inv *Inventory) Level(ctx context.Context, product domain.ProductID) (doma
 // Expired implements ports.InventoryReaper; ties in deadline are ordered by
 // saga ID so the answer is deterministic. A limit below 1 returns nothing.
 //
-// It walks the HELD records only. Called by the reaper every round, it is
-// also what forgets records past their retention (measured by the
-// inventory's clock, not by now) while no request comes.
+// It reads the held records in deadline order from an index, so its cost
+// is the answer's (plus hints gone stale), not the number held. Called by
+// the reaper every round, it is also what forgets records past their
+// retention (measured by the inventory's clock, not by now) while no
+// request comes.
 func (inv *Inventory) Expired(ctx context.Context, now time.Time, limit int) ([]domain.Reservation, error) {
 	if err := contextErr(ctx); err != nil {
 		return nil, fmt.Errorf("expired reservations: %w", err)
@@ -316,15 +330,14 @@ func (inv *Inventory) Expired(ctx context.Context, now time.Time, limit int) ([]
 	if limit <= 0 {
 		return nil, nil
 	}
-	var due []domain.Reservation
-	for saga := range inv.held {
-		if rec := inv.records[saga]; !rec.res.Deadline.After(now) {
-			due = append(due, rec.res)
-		}
-	}
-	sortByDeadline(due)
-	if len(due) > limit {
-		due = due[:limit]
+	entries := inv.deadlines.earliestDue(now, limit, func(e expiryEntry) bool {
+		rec, ok := inv.records[e.id]
+		_, held := inv.held[e.id]
+		return ok && held && rec.res.Deadline.Equal(e.at)
+	})
+	due := make([]domain.Reservation, len(entries))
+	for i, e := range entries {
+		due[i] = inv.records[e.id].res
 	}
 	return due, nil
 }
@@ -352,6 +365,7 @@ func (inv *Inventory) forgetDueLocked(clockNow time.Time) {
 		}
 		rec, ok := inv.records[saga]
 		if ok && rec.state != domain.ReservationHeld && !clockNow.Before(rec.res.Deadline.Add(inv.retention)) {
+			inv.touchRecordLocked(saga)
 			delete(inv.records, saga)
 		}
 	}
@@ -371,6 +385,7 @@ func (inv *Inventory) AddStock(ctx context.Context, product domain.ProductID, de
 	}
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
+	inv.touchLevelLocked(product)
 	lvl, ok := inv.levels[product]
 	if !ok {
 		inv.levels[product] = &domain.StockLevel{ProductID: product, Stock: delta, Version: 1}
@@ -402,6 +417,7 @@ func (inv *Inventory) SetStock(ctx context.Context, product domain.ProductID, st
 	}
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
+	inv.touchLevelLocked(product)
 	lvl, ok := inv.levels[product]
 	if !ok {
 		inv.levels[product] = &domain.StockLevel{ProductID: product, Stock: stock, Version: 1}
@@ -431,15 +447,6 @@ func (inv *Inventory) Reservations(product domain.ProductID) []domain.Reservatio
 	}
 	slices.SortFunc(held, func(a, b domain.Reservation) int { return cmp.Compare(a.SagaID, b.SagaID) })
 	return held
-}
-
-func sortByDeadline(rs []domain.Reservation) {
-	slices.SortFunc(rs, func(a, b domain.Reservation) int {
-		if c := a.Deadline.Compare(b.Deadline); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.SagaID, b.SagaID)
-	})
 }
 
 // InventorySnapshot is a copy of an Inventory's whole state.
@@ -478,12 +485,109 @@ func (inv *Inventory) Restore(s *InventorySnapshot) {
 	inv.records = make(map[domain.SagaID]*reservationRecord, len(s.records))
 	inv.held = make(map[domain.SagaID]struct{})
 	inv.forget = expiryQueue{}
+	inv.deadlines = expiryQueue{}
 	for id, r := range s.records {
 		inv.records[id] = &r
 		if r.state == domain.ReservationHeld {
 			inv.held[id] = struct{}{}
+			inv.deadlines.push(r.res.Deadline, id)
 		} else {
 			inv.scheduleForgetLocked(r.res)
 		}
 	}
+}
+
+// InventoryCheckpoint marks an Inventory's state for Rewind.
+type InventoryCheckpoint struct{ journal *inventoryJournal }
+
+// inventoryJournal holds, for one checkpoint, the state before the first
+// write since it of every level and record written (nil: it did not
+// exist). A checkpoint so costs nothing to take, and a rewind what changed
+// since, where a Snapshot copies everything.
+type inventoryJournal struct {
+	levels  map[domain.ProductID]*domain.StockLevel
+	records map[domain.SagaID]*reservationRecord
+}
+
+// Checkpoint marks the inventory's state. Rewind goes back to the newest
+// checkpoint: it lets a simulation fail over to a replica that lags, at a
+// cost proportional to the writes since, not to the whole state.
+func (inv *Inventory) Checkpoint() *InventoryCheckpoint {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	inv.journal = &inventoryJournal{levels: map[domain.ProductID]*domain.StockLevel{}, records: map[domain.SagaID]*reservationRecord{}}
+	return &InventoryCheckpoint{journal: inv.journal}
+}
+
+// Rewind undoes every write since the checkpoint cp, which must be the
+// newest one taken (else it panics: an older state is no longer kept). cp
+// stays the newest checkpoint, so a later Rewind goes back to it again.
+func (inv *Inventory) Rewind(cp *InventoryCheckpoint) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	j := cp.journal
+	if j == nil || j != inv.journal {
+		panic("memory: Rewind to a checkpoint that is not the inventory's newest")
+	}
+	for id, pre := range j.levels {
+		if pre == nil {
+			delete(inv.levels, id)
+			continue
+		}
+		l := *pre
+		inv.levels[id] = &l
+	}
+	for id, pre := range j.records {
+		if pre == nil {
+			delete(inv.records, id)
+			delete(inv.held, id)
+			continue
+		}
+		r := *pre
+		inv.records[id] = &r
+		if r.state == domain.ReservationHeld {
+			inv.held[id] = struct{}{}
+			inv.deadlines.push(r.res.Deadline, id)
+		} else {
+			delete(inv.held, id)
+			inv.scheduleForgetLocked(r.res)
+		}
+	}
+	clear(j.levels)
+	clear(j.records)
+}
+
+// touchLevelLocked keeps the product's level as it is now for the newest
+// checkpoint, before its first write since. The caller holds inv.mu.
+func (inv *Inventory) touchLevelLocked(id domain.ProductID) {
+	j := inv.journal
+	if j == nil {
+		return
+	}
+	if _, kept := j.levels[id]; kept {
+		return
+	}
+	var pre *domain.StockLevel
+	if l, ok := inv.levels[id]; ok {
+		c := *l
+		pre = &c
+	}
+	j.levels[id] = pre
+}
+
+// touchRecordLocked is touchLevelLocked for a saga's reservation record.
+func (inv *Inventory) touchRecordLocked(id domain.SagaID) {
+	j := inv.journal
+	if j == nil {
+		return
+	}
+	if _, kept := j.records[id]; kept {
+		return
+	}
+	var pre *reservationRecord
+	if r, ok := inv.records[id]; ok {
+		c := *r
+		pre = &c
+	}
+	j.records[id] = pre
 }

@@ -120,6 +120,10 @@ func TestEventLogTimelineDropsRedeliveriesAndOtherSagas(t *testing.T) {
 	if got := log.Timeline("s-a"); !slices.Equal(got, []domain.Event{a1, a2}) {
 		t.Fatalf("timeline of s-a %v", got)
 	}
+	timelines := log.Timelines()
+	if len(timelines) != 2 || !slices.Equal(timelines["s-a"], log.Timeline("s-a")) || !slices.Equal(timelines["s-b"], log.Timeline("s-b")) {
+		t.Fatalf("timelines %v, want each saga's Timeline", timelines)
+	}
 	all := log.Deliveries()
 	if len(all) != 6 {
 		t.Fatalf("%d deliveries, want 6", len(all))

@@ -3,8 +3,11 @@ package memory_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	"pgregory.net/rapid"
 
 	"github.com/flashsale/flashsale/adapters/memory"
 	"github.com/flashsale/flashsale/domain"
@@ -71,4 +74,76 @@ func TestLockerHolderAndSnapshot(t *testing.T) {
 	if _, held := l.Holder("k"); held {
 		t.Fatal("held past its ttl")
 	}
+}
+
+// TestInventoryRewindEqualsRestore: for any sequence of writes, a
+// checkpoint, more writes (and time passing, so records are forgotten)
+// and a rewind, the inventory answers every question as one restored from
+// a full Snapshot taken at the checkpoint, and keeps doing so after more
+// writes and a second rewind to the same checkpoint.
+func TestInventoryRewindEqualsRestore(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		ctx := context.Background()
+		clock := memory.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+		opt := memory.WithRetention(time.Minute)
+		inv, ref := memory.NewInventory(clock, opt), memory.NewInventory(clock, opt)
+		products := []domain.ProductID{"p", "q"}
+		sagas := []domain.SagaID{"s-1", "s-2", "s-3", "s-4", "s-5"}
+		write := func(label string) {
+			for range rapid.IntRange(0, 12).Draw(t, label) {
+				p := rapid.SampledFrom(products).Draw(t, "product")
+				s := rapid.SampledFrom(sagas).Draw(t, "saga")
+				switch rapid.IntRange(0, 5).Draw(t, "op") {
+				case 0:
+					_ = inv.AddStock(ctx, p, rapid.Int64Range(0, 3).Draw(t, "add"))
+				case 1:
+					_ = inv.SetStock(ctx, p, rapid.Int64Range(0, 6).Draw(t, "set"))
+				case 2:
+					_ = inv.Reserve(ctx, domain.Reservation{SagaID: s, ProductID: p, Qty: rapid.Int64Range(1, 3).Draw(t, "qty"), Deadline: clock.Now()})
+				case 3:
+					_ = inv.Confirm(ctx, p, s)
+				case 4:
+					_ = inv.Release(ctx, p, s)
+				case 5:
+					clock.Advance(time.Duration(rapid.IntRange(0, 90).Draw(t, "seconds")) * time.Second)
+				}
+			}
+		}
+		answers := func(i *memory.Inventory) string {
+			out := ""
+			for _, p := range products {
+				l, err := i.Level(ctx, p)
+				out += fmt.Sprintf("%s %+v %v %v|", p, l, err, i.Reservations(p))
+				for _, s := range sagas {
+					has, _ := i.HasReservation(ctx, p, s)
+					out += fmt.Sprintf("%s:%v ", s, has)
+				}
+			}
+			exp, err := i.Expired(ctx, clock.Now().Add(time.Hour), 100)
+			return out + fmt.Sprintf("expired %v %v", exp, err)
+		}
+
+		write("before")
+		cp, snap := inv.Checkpoint(), inv.Snapshot()
+		for round := range 2 {
+			write(fmt.Sprintf("after-%d", round))
+			inv.Rewind(cp)
+			ref.Restore(snap)
+			if got, want := answers(inv), answers(ref); got != want {
+				t.Fatalf("rewind %d:\n got %s\nwant %s", round, got, want)
+			}
+		}
+	})
+}
+
+func TestInventoryRewindToAnOldCheckpointPanics(t *testing.T) {
+	inv := memory.NewInventory(memory.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)))
+	old := inv.Checkpoint()
+	inv.Checkpoint()
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a rewind to a superseded checkpoint did not panic")
+		}
+	}()
+	inv.Rewind(old)
 }

@@ -92,6 +92,9 @@ type Store struct {
 	// unfinished holds the sagas that are not finished: the only ones Stale
 	// can return, so a background round costs what is in flight.
 	unfinished map[domain.SagaID]struct{}
+	// leases orders the unfinished sagas by lease expiry (hints, checked
+	// against the record), for Stale.
+	leases expiryQueue
 	// finished orders finished sagas by forgetAt (with a retention only).
 	finished expiryQueue
 	outbox   outbox
@@ -426,6 +429,7 @@ func (s *Store) applyLocked(prev, next *domain.Saga, now time.Time) {
 		}
 	} else {
 		s.unfinished[stored.ID] = struct{}{}
+		s.leases.push(stored.LeaseUntil, stored.ID)
 	}
 	s.sagas[stored.ID] = rec
 	s.held.Store(int64(len(s.sagas)))
@@ -574,8 +578,9 @@ func (s *Store) Saga(ctx context.Context, id domain.SagaID) (*domain.Saga, error
 }
 
 // Stale implements ports.SagaStore; ties in lease are ordered by saga ID.
-// A limit below 1 returns nothing. It walks the unfinished sagas only, so
-// its cost is what is in flight, not every saga stored; and, called every
+// A limit below 1 returns nothing. It reads the unfinished sagas in lease
+// order from an index, so its cost is the answer's (plus hints gone
+// stale), not what is in flight or stored; and, called every
 // background round, it is also what forgets finished sagas whose retention
 // is over while no request comes (measured by the store's clock, not by
 // now).
@@ -590,21 +595,14 @@ func (s *Store) Stale(ctx context.Context, now time.Time, limit int) ([]domain.S
 	if limit <= 0 {
 		return nil, nil
 	}
-	var stale []*domain.Saga
-	for id := range s.unfinished {
-		if saga := s.sagas[id].saga; saga.Stale(now) {
-			stale = append(stale, saga)
-		}
-	}
-	slices.SortFunc(stale, func(a, b *domain.Saga) int {
-		if c := a.LeaseUntil.Compare(b.LeaseUntil); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.ID, b.ID)
+	entries := s.leases.earliestDue(now, limit, func(e expiryEntry) bool {
+		_, unfinished := s.unfinished[e.id]
+		rec, ok := s.sagas[e.id]
+		return unfinished && ok && rec.saga.LeaseUntil.Equal(e.at)
 	})
-	ids := make([]domain.SagaID, 0, min(limit, len(stale)))
-	for _, saga := range stale[:min(limit, len(stale))] {
-		ids = append(ids, saga.ID)
+	ids := make([]domain.SagaID, len(entries))
+	for i, e := range entries {
+		ids[i] = e.id
 	}
 	return ids, nil
 }

@@ -140,9 +140,8 @@ func reportViolation(w io.Writer, o sim.Options, bug string, r sim.Result) {
 		o.Seed, o.Strategy, o.Faults, shortBuyers(short), o.Products, o.Stock, o.Instances, planted)
 }
 
-// shortBuyers is how many buyers the shrunk run had: at least as many as
-// answered.
-func shortBuyers(r sim.Result) int { return max(r.Sagas, 1) }
+// shortBuyers is how many buyers the shrunk run had.
+func shortBuyers(r sim.Result) int { return max(r.Buyers, 1) }
 
 func printSummary(w io.Writer, ss []app.Strategy, sums []*sim.Summary, f sim.Faults, elapsed time.Duration) {
 	fmt.Fprintf(w, "\nfaults: %s\n", f)
