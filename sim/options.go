@@ -143,6 +143,9 @@ type Bugs struct {
 	// NoVersionCheck writes sagas without their version check: a writer
 	// that read an older version overwrites a newer one (a lost update).
 	NoVersionCheck bool
+	// StaleUpdateRead makes a saga update read a lagging replica: a saga
+	// just COMPENSATED is handed to the change as COMPENSATING.
+	StaleUpdateRead bool
 	// ReleaseBeforeRefund gives the reservation back as the refund is
 	// asked, before the order is cancelled: compensations out of order.
 	ReleaseBeforeRefund bool
@@ -166,6 +169,7 @@ var plantedBugs = []PlantedBug{
 	{"stale-skips-compensating", []string{"I3"}, func(b *Bugs) { b.StaleSkipsCompensating = true }},
 	{"skip-refund", []string{"I4"}, func(b *Bugs) { b.SkipRefund = true }},
 	{"no-version-check", []string{"I4", "I7"}, func(b *Bugs) { b.NoVersionCheck = true }},
+	{"stale-update-read", []string{"I4"}, func(b *Bugs) { b.StaleUpdateRead = true }},
 	{"duplicate-saga", []string{"I5"}, func(b *Bugs) { b.DuplicateSaga = true }},
 	{"lose-event", []string{"I6"}, func(b *Bugs) { b.LoseEvent = true }},
 	{"swallow-write-error", []string{"I7"}, func(b *Bugs) { b.SwallowWriteError = true }},

@@ -265,6 +265,11 @@ func (s *simStore) Update(ctx context.Context, id domain.SagaID, fn func(*domain
 				s.w.conflict("sagas.Update %s lost the race: reloaded at v%d", id, saga.Version)
 			}
 			seen(saga)
+			if s.w.opts.Bugs.StaleUpdateRead && saga.Status == domain.SagaCompensated {
+				// Planted: the update read a replica that has not yet seen
+				// the compensation finish.
+				saga.Status = domain.SagaCompensating
+			}
 			loaded := saga.Version
 			if err := fn(saga); err != nil {
 				return err
