@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"time"
 
@@ -173,5 +172,3 @@ func (w *world) assertOK(v []invariant.Violation) {
 		w.t.FailNow()
 	}
 }
-
-func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }
