@@ -25,9 +25,10 @@ func BenchmarkSimulatedSagas(b *testing.B) {
 	}
 }
 
-// BenchmarkSimulatedBuyers compares one long run with many short ones of
-// the same number of buyers (every fault on, strategy none): the cost per
-// buyer must not grow with a run's length (ns/buyer of the two within 2x).
+// BenchmarkSimulatedBuyers reports the cost per buyer of one long run and
+// of many short ones of the same number of buyers (every fault on,
+// strategy none), to show whether it grows with a run's length
+// (BENCHMARKS.md, "Deterministic simulation").
 func BenchmarkSimulatedBuyers(b *testing.B) {
 	const buyers = 20000
 	for _, c := range []struct {

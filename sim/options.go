@@ -146,6 +146,8 @@ type Bugs struct {
 	// StaleUpdateRead makes a saga update read a lagging replica: a saga
 	// just COMPENSATED is handed to the change as COMPENSATING.
 	StaleUpdateRead bool
+	// CancelBeforeRefund cancels the order before asking for the refund.
+	CancelBeforeRefund bool
 	// ReleaseBeforeRefund gives the reservation back as the refund is
 	// asked, before the order is cancelled: compensations out of order.
 	ReleaseBeforeRefund bool
@@ -175,6 +177,7 @@ var plantedBugs = []PlantedBug{
 	{"swallow-write-error", []string{"I7"}, func(b *Bugs) { b.SwallowWriteError = true }},
 	{"release-without-token", []string{"I8"}, func(b *Bugs) { b.ReleaseWithoutToken = true }},
 	{"release-before-refund", []string{"compensation-order"}, func(b *Bugs) { b.ReleaseBeforeRefund = true }},
+	{"cancel-before-refund", []string{"compensation-order"}, func(b *Bugs) { b.CancelBeforeRefund = true }},
 }
 
 // PlantedBugs lists every planted bug with the invariant it breaks.

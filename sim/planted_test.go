@@ -1,6 +1,7 @@
 package sim_test
 
 import (
+	"runtime"
 	"slices"
 	"testing"
 
@@ -82,5 +83,29 @@ func TestPlantedBugsAreInertWhenOff(t *testing.T) {
 func TestParseBugRefusesUnknownNames(t *testing.T) {
 	if _, err := sim.ParseBug("no-such-bug"); err == nil {
 		t.Fatal("an unknown bug was accepted")
+	}
+}
+
+// TestViolatingRunsLeaveNoGoroutines: a run that ends on a violation, with
+// sagas still in flight, stops their goroutines (a run with --bug breaks
+// an invariant almost every time, and each kept its world alive).
+func TestViolatingRunsLeaveNoGoroutines(t *testing.T) {
+	bugs, err := sim.ParseBug("double-release")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	violations := 0
+	for seed := range uint64(20) {
+		r := sim.Run(sim.Options{Seed: seed, Buyers: 40, Products: 2, Stock: 8, Strategy: app.StrategyNone, Faults: allFaults, Bugs: bugs}, false)
+		if r.Violation != nil {
+			violations++
+		}
+	}
+	if violations == 0 {
+		t.Fatal("no run broke an invariant: the test shows nothing")
+	}
+	if after := runtime.NumGoroutine(); after > before+2 {
+		t.Fatalf("%d goroutines before %d violating runs, %d after", before, violations, after)
 	}
 }

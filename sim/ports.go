@@ -527,6 +527,11 @@ func (s *simPayments) Refund(ctx context.Context, saga domain.SagaID) (bool, err
 			_ = s.w.gate.Release(ctx, stored.ProductID, saga)
 		}
 	}
+	if s.w.opts.Bugs.CancelBeforeRefund {
+		// Planted: the order is cancelled first, then the refund asked.
+		store := &simStore{w: s.w, inner: s.w.store}
+		_, _ = store.Update(ctx, saga, func(sg *domain.Saga) error { return sg.CancelOrder(s.w.clock.Now()) })
+	}
 	s.w.refundAsked[saga] = true
 	if s.w.opts.Bugs.SkipRefund {
 		return false, nil // planted: "nothing was charged", the gateway unasked

@@ -64,6 +64,9 @@ func RunContext(ctx context.Context, o Options, trace bool) Result {
 	w.record = trace
 	w.ctx = ctx
 	w.run()
+	if len(w.actors) > 0 {
+		w.stopActors() // a violation ended the run with sagas in flight
+	}
 	w.res.Interrupted = w.interrupted
 	w.res.Seed = w.opts.Seed
 	w.res.Steps = w.step
@@ -77,11 +80,21 @@ func RunContext(ctx context.Context, o Options, trace bool) Result {
 // invariant, by halving the number of buyers, and returns the shortest
 // failing run found (with its trace).
 func Shrink(o Options, v *Violation) Result {
-	best := Run(o, true)
-	for b := o.withDefaults().Buyers / 2; b >= 1; b /= 2 {
+	return ShrinkContext(context.Background(), o, v)
+}
+
+// ShrinkContext is Shrink that stops when ctx ends, returning the shortest
+// failing run found so far; if ctx ends before the given run is replayed,
+// that run without its trace.
+func ShrinkContext(ctx context.Context, o Options, v *Violation) Result {
+	best := RunContext(ctx, o, true)
+	if best.Interrupted {
+		return Result{Seed: o.Seed, Buyers: o.withDefaults().Buyers, Violation: v}
+	}
+	for b := o.withDefaults().Buyers / 2; b >= 1 && ctx.Err() == nil; b /= 2 {
 		o.Buyers = b
-		r := Run(o, true)
-		if r.Violation == nil || r.Violation.Invariant != v.Invariant {
+		r := RunContext(ctx, o, true)
+		if r.Interrupted || r.Violation == nil || r.Violation.Invariant != v.Invariant {
 			break
 		}
 		best = r

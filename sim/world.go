@@ -162,7 +162,9 @@ func newWorld(o Options) (*world, error) {
 		w.products = append(w.products, id)
 		w.supplied[id] = o.Stock
 	}
-	w.replicate()
+	if o.Faults.RedisFailover {
+		w.replicate() // the replica's first point; without the fault there is none to keep
+	}
 	return w, nil
 }
 
@@ -510,7 +512,11 @@ func (w *world) outcome(b buyer, s *domain.Saga, err error, latency time.Duratio
 func (w *world) rest() {
 	w.healing = true
 	w.mysqlDownUntil = time.Time{}
-	for len(w.actors) > 0 && w.violation == nil {
+	for n := 0; len(w.actors) > 0 && w.violation == nil; n++ {
+		if n%1024 == 0 && w.ctx.Err() != nil {
+			w.interrupted = true
+			return // RunContext stops the actors
+		}
 		w.stepActor(w.actors[w.ch.Intn(len(w.actors), "actor")])
 		w.checkStep()
 	}
@@ -524,6 +530,10 @@ func (w *world) rest() {
 	// run can leave thousands of sagas to its crashed instances, which the
 	// real background loop would go on working through.
 	for round := 0; ; round++ {
+		if w.ctx.Err() != nil {
+			w.interrupted = true
+			return
+		}
 		w.advance(5 * time.Minute)
 		recovered, err := a.RecoverStale(ctx)
 		w.res.Recovered += recovered

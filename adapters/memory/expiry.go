@@ -52,7 +52,7 @@ func (q *expiryQueue) popDue(now time.Time) (domain.SagaID, bool) {
 // log n), where a walk of every record would cost O(n).
 func (q *expiryQueue) earliestDue(now time.Time, limit int, valid func(expiryEntry) bool) []expiryEntry {
 	var out []expiryEntry
-	seen := make(map[domain.SagaID]bool, limit)
+	seen := make(map[domain.SagaID]bool, min(limit, q.len()))
 	for len(out) < limit {
 		e, ok := q.popDueEntry(now)
 		if !ok {

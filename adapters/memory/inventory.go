@@ -42,8 +42,9 @@ const DefaultRetention = 24 * time.Hour
 //
 // Forgetting is amortised: each consumed or rejected record enters a queue
 // ordered by the time it may be forgotten, and every call that reads
-// records first pops the ones that are due, O(log n) each. Expired walks the
-// HELD records only. So a call costs what is held, not every saga seen,
+// records first pops the ones that are due, O(log n) each. Expired reads the
+// HELD records in deadline order from an index of its own. So a call costs
+// what it answers, not every saga seen,
 // and memory is about (records consumed per second) × (reservation TTL +
 // retention) × (the bytes of one record), not every purchase ever made.
 type Inventory struct {
@@ -474,10 +475,12 @@ func (inv *Inventory) Snapshot() *InventorySnapshot {
 	return s
 }
 
-// Restore replaces the inventory's state with a snapshot's.
+// Restore replaces the inventory's state with a snapshot's. It ends the
+// newest Checkpoint: a Rewind to it afterwards panics.
 func (inv *Inventory) Restore(s *InventorySnapshot) {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
+	inv.journal = nil
 	inv.levels = make(map[domain.ProductID]*domain.StockLevel, len(s.levels))
 	for id, l := range s.levels {
 		inv.levels[id] = &l

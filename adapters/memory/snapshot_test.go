@@ -147,3 +147,15 @@ func TestInventoryRewindToAnOldCheckpointPanics(t *testing.T) {
 	}()
 	inv.Rewind(old)
 }
+
+func TestInventoryRewindAfterARestorePanics(t *testing.T) {
+	inv := memory.NewInventory(memory.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)))
+	cp := inv.Checkpoint()
+	inv.Restore(inv.Snapshot())
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a rewind past a Restore did not panic")
+		}
+	}()
+	inv.Rewind(cp)
+}

@@ -76,7 +76,8 @@ const MaxUpdateAttempts = 8
 // ordered by the time it may be forgotten, and every call pops the sagas
 // that are due, O(log n) each, before it answers; the background round's
 // Stale is such a call, so an idle store empties too. No call walks every
-// saga except the test-support Sagas: Stale walks only the unfinished ones.
+// saga except the test-support Sagas: Stale reads the unfinished ones in
+// lease order from an index of its own.
 // Memory is therefore about n × (the bytes of one saga) plus the catalog
 // and the outbox's unpublished tail: about 3 KB of live heap per finished
 // purchase, its gate record included (bench/soak BenchmarkHeapPerPurchase).

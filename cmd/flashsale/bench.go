@@ -53,42 +53,42 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+		return usageErrorf("unexpected arguments: %v", fs.Args())
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
 	sc, err := bench.ParseScenarios(*scenarios)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	steps, err := parseInts(*saturateRates)
 	if err != nil {
-		return fmt.Errorf("--saturate-rates: %w", err)
+		return usageErrorf("--saturate-rates: %w", err)
 	}
 	switch {
 	case *rate <= 0 || *rate > 1_000_000:
-		return errors.New("--rate must be between 1 and 1000000")
+		return usageErrorf("--rate must be between 1 and 1000000")
 	case *duration <= 0:
-		return errors.New("--duration must be positive")
+		return usageErrorf("--duration must be positive")
 	case *rounds <= 0:
-		return errors.New("--rounds must be positive")
+		return usageErrorf("--rounds must be positive")
 	case *ceilingDur <= 0:
-		return errors.New("--ceiling-duration must be positive")
+		return usageErrorf("--ceiling-duration must be positive")
 	case *maxWorkers <= 0:
-		return errors.New("--max-workers must be positive")
+		return usageErrorf("--max-workers must be positive")
 	case *settle < 0:
-		return errors.New("--settle must not be negative")
+		return usageErrorf("--settle must not be negative")
 	case *stepDuration <= 0:
-		return errors.New("--step-duration must be positive")
+		return usageErrorf("--step-duration must be positive")
 	case *saturationRate < 0 || *saturationRate > 1_000_000:
-		return errors.New("--saturation-rate must be between 0 and 1000000")
+		return usageErrorf("--saturation-rate must be between 0 and 1000000")
 	case *overloadDuration <= 0:
-		return errors.New("--overload-duration must be positive")
+		return usageErrorf("--overload-duration must be positive")
 	case *overloadReadRate < 0 || *overloadReadRate > 1_000_000:
-		return errors.New("--overload-read-rate must be between 0 and 1000000")
+		return usageErrorf("--overload-read-rate must be between 0 and 1000000")
 	case *out == "":
-		return errors.New("--out must name a directory")
+		return usageErrorf("--out must name a directory")
 	}
 	if *redisAddr == "off" {
 		*redisAddr = ""
@@ -113,12 +113,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *target == "" {
 		for _, name := range []string{"target-strategy", "admin-token", "cacert"} {
 			if set[name] {
-				return fmt.Errorf("--%s needs --target", name)
+				return usageErrorf("--%s needs --target", name)
 			}
 		}
 		ss, err := bench.ParseList("strategy", *strategies, bench.Strategies)
 		if err != nil {
-			return err
+			return usageError{err}
 		}
 		o.TargetName = "in-process (memory adapters)"
 		o.AdminToken = benchAdminToken
@@ -127,26 +127,26 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	} else {
 		if set["strategy"] {
-			return errors.New("--strategy is for in-process targets; a --target runs its own strategy: say which with --target-strategy")
+			return usageErrorf("--strategy is for in-process targets; a --target runs its own strategy: say which with --target-strategy")
 		}
 		u, err := url.Parse(*target)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("--target %q is not an http(s) URL", *target)
+			return usageErrorf("--target %q is not an http(s) URL", *target)
 		}
 		if _, err := bench.ParseList("strategy", *targetStrategy, bench.Strategies); err != nil || *targetStrategy == "all" {
-			return fmt.Errorf("--target-strategy must be one of none, lock, optimistic")
+			return usageErrorf("--target-strategy must be one of none, lock, optimistic")
 		}
 		if *adminToken == "" {
-			return errors.New("--target needs --admin-token (products are created with POST /products)")
+			return usageErrorf("--target needs --admin-token (products are created with POST /products)")
 		}
 		if *cacert != "" {
 			pem, err := os.ReadFile(*cacert)
 			if err != nil {
-				return fmt.Errorf("--cacert: %w", err)
+				return usageErrorf("--cacert: %w", err)
 			}
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(pem) {
-				return fmt.Errorf("--cacert %s: no PEM certificate in it", *cacert)
+				return usageErrorf("--cacert %s: no PEM certificate in it", *cacert)
 			}
 			o.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 		}

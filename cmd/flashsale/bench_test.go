@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,8 +126,9 @@ func TestBenchRejectsBadFlags(t *testing.T) {
 		{"--no-such-flag"},
 	} {
 		var stdout, stderr bytes.Buffer
-		if err := run(context.Background(), append([]string{"bench"}, args...), nil, &stdout, &stderr); err == nil {
-			t.Errorf("bench %v accepted", args)
+		err := run(context.Background(), append([]string{"bench"}, args...), nil, &stdout, &stderr)
+		if !errors.As(err, new(usageError)) {
+			t.Errorf("bench %v: want a usage error (exit 2), got %v", args, err)
 		}
 	}
 }

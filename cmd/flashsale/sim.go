@@ -71,7 +71,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 
-	start := time.Now()
+	var elapsed time.Duration // in the runs, not in shrinking their violations
 	summaries := make([]*sim.Summary, len(ss))
 	ran := 0 // strategies begun
 	for i, s := range ss {
@@ -85,7 +85,9 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			o := sim.Options{Seed: *seed + uint64(r), Buyers: *buyers, Products: *products, Stock: *stock,
 				Instances: *instances, Strategy: s, Faults: ff, Bugs: bugs,
 				Progress: func(arrived int) { bar.set(r**buyers + arrived) }}
+			start := time.Now()
 			res := sim.RunContext(ctx, o, *trace)
+			elapsed += time.Since(start)
 			if *trace {
 				fmt.Fprintf(stdout, "# strategy %s seed %d faults %s\n%s\n", s, o.Seed, ff, strings.Join(res.Trace, "\n"))
 			}
@@ -94,13 +96,12 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 			summaries[i].Add(res)
 			if res.Violation != nil {
-				reportViolation(stdout, o, *bug, res)
+				reportViolation(ctx, stdout, o, *bug, res)
 			}
 			bar.set((r + 1) * *buyers)
 		}
 		bar.done()
 	}
-	elapsed := time.Since(start)
 	printSummary(stdout, ss[:ran], summaries[:ran], ff, elapsed)
 	bad, done := 0, 0
 	for _, s := range summaries[:ran] {
@@ -124,11 +125,18 @@ func bugNames() []string {
 	return names
 }
 
-func reportViolation(w io.Writer, o sim.Options, bug string, r sim.Result) {
+// reportViolation prints a run's violation with the shortest failing run
+// found by halving its buyers, as far as ctx lets it (past ctx's end, the
+// run itself, replayed).
+func reportViolation(ctx context.Context, w io.Writer, o sim.Options, bug string, r sim.Result) {
 	o.Progress = nil
-	short := sim.Shrink(o, r.Violation)
-	fmt.Fprintf(w, "\nVIOLATION %s\n  strategy %s, seed %d, faults %s\n  shortest failing run found: %d buyers, %d steps; its trace:\n",
-		r.Violation, o.Strategy, o.Seed, o.Faults, shortBuyers(short), short.Steps)
+	short := sim.ShrinkContext(ctx, o, r.Violation)
+	fmt.Fprintf(w, "\nVIOLATION %s\n  strategy %s, seed %d, faults %s\n", r.Violation, o.Strategy, o.Seed, o.Faults)
+	if len(short.Trace) == 0 {
+		fmt.Fprintf(w, "  not shrunk: interrupted (replay it for the trace)\n")
+	} else {
+		fmt.Fprintf(w, "  shortest failing run found: %d buyers, %d steps; its trace:\n", shortBuyers(short), short.Steps)
+	}
 	for _, line := range short.Trace {
 		fmt.Fprintf(w, "    %s\n", line)
 	}
