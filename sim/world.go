@@ -40,8 +40,10 @@ type actor struct {
 	inst   *instance
 	resume chan struct{}
 	out    chan actorMsg
-	// pending is the call the actor waits to make when next scheduled.
-	pending string
+	// pending is the call the actor waits to make when next scheduled, as
+	// a format and its arguments: formatted only for a recorded trace.
+	pending     string
+	pendingArgs []any
 	// compensated holds the sagas this actor last loaded, in a store
 	// update, as COMPENSATED: it must make no effect of theirs again.
 	compensated map[domain.SagaID]bool
@@ -50,6 +52,7 @@ type actor struct {
 type actorMsg struct {
 	done     bool
 	desc     string
+	args     []any
 	panicked string
 }
 
@@ -305,7 +308,7 @@ func (w *world) spawnBackground() {
 // spawn starts an actor. Its goroutine waits to be scheduled before it does
 // anything, and then runs only between its yields.
 func (w *world) spawn(name string, inst *instance, what string, body func(context.Context)) {
-	a := &actor{name: name, inst: inst, resume: make(chan struct{}), out: make(chan actorMsg), pending: "start: " + what}
+	a := &actor{name: name, inst: inst, resume: make(chan struct{}), out: make(chan actorMsg), pending: "start: %s", pendingArgs: []any{what}}
 	ctx := context.WithValue(context.Background(), ctxKey{}, a)
 	go func() {
 		defer func() {
@@ -330,7 +333,9 @@ func (w *world) spawn(name string, inst *instance, what string, body func(contex
 
 // stepActor lets a run until its next yield or its end.
 func (w *world) stepActor(a *actor) {
-	w.tracef("%s: %s", a.name, a.pending)
+	if w.record {
+		w.tracef("%s: %s", a.name, fmt.Sprintf(a.pending, a.pendingArgs...))
+	}
 	a.resume <- struct{}{}
 	msg := <-a.out
 	if msg.panicked != "" {
@@ -340,7 +345,7 @@ func (w *world) stepActor(a *actor) {
 		w.removeActor(a)
 		return
 	}
-	a.pending = msg.desc
+	a.pending, a.pendingArgs = msg.desc, msg.args
 }
 
 func (w *world) removeActor(a *actor) {
@@ -361,7 +366,7 @@ func (w *world) yield(ctx context.Context, format string, args ...any) {
 	if a == nil {
 		return
 	}
-	a.out <- actorMsg{desc: fmt.Sprintf(format, args...)}
+	a.out <- actorMsg{desc: format, args: args}
 	<-a.resume
 	if a.inst.dead {
 		panic(crashed{})
