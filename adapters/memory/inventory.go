@@ -563,34 +563,29 @@ func (inv *Inventory) Rewind(cp *InventoryCheckpoint) {
 // touchLevelLocked keeps the product's level as it is now for the newest
 // checkpoint, before its first write since. The caller holds inv.mu.
 func (inv *Inventory) touchLevelLocked(id domain.ProductID) {
-	j := inv.journal
-	if j == nil {
-		return
+	if inv.journal != nil {
+		keepPreImage(inv.journal.levels, inv.levels, id)
 	}
-	if _, kept := j.levels[id]; kept {
-		return
-	}
-	var pre *domain.StockLevel
-	if l, ok := inv.levels[id]; ok {
-		c := *l
-		pre = &c
-	}
-	j.levels[id] = pre
 }
 
 // touchRecordLocked is touchLevelLocked for a saga's reservation record.
 func (inv *Inventory) touchRecordLocked(id domain.SagaID) {
-	j := inv.journal
-	if j == nil {
+	if inv.journal != nil {
+		keepPreImage(inv.journal.records, inv.records, id)
+	}
+}
+
+// keepPreImage records in journal a copy of live[id] (nil if absent),
+// unless journal has id already: the first write since the checkpoint is
+// the one whose state a rewind restores.
+func keepPreImage[K comparable, V any](journal, live map[K]*V, id K) {
+	if _, kept := journal[id]; kept {
 		return
 	}
-	if _, kept := j.records[id]; kept {
-		return
-	}
-	var pre *reservationRecord
-	if r, ok := inv.records[id]; ok {
-		c := *r
+	var pre *V
+	if v, ok := live[id]; ok {
+		c := *v
 		pre = &c
 	}
-	j.records[id] = pre
+	journal[id] = pre
 }
