@@ -80,19 +80,6 @@ func (a *App) measured(ctx context.Context, name string, call func(context.Conte
 	return err
 }
 
-// dependencyOf is the dependency a saga step or compensation calls.
-func dependencyOf(step string) ports.Dependency {
-	switch step {
-	case "reserve", "settle_gate", "release":
-		return ports.DependencyInventory
-	case "charge", "refund":
-		return ports.DependencyPayments
-	case "create_order", "create_group", "confirm", "confirm_group", "begin_compensation", "cancel_order", "finish_compensation":
-		return ports.DependencyStore
-	}
-	return ""
-}
-
 // unavailableFrom names dep as the dependency err is unavailable from,
 // when err matches domain.ErrUnavailable and names none yet.
 func unavailableFrom(dep ports.Dependency, err error) error {

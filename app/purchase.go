@@ -32,11 +32,9 @@ const (
 	CrashCompensateReleased CrashPoint = "compensate_after_release"
 )
 
-// CrashPoints lists every crash point.
-var CrashPoints = []CrashPoint{
-	CrashAfterReserve, CrashAfterCreateOrder, CrashAfterCharge, CrashInConfirmGroup, CrashAfterConfirm,
-	CrashCompensateBegun, CrashCompensateRefunded, CrashCompensateReleased,
-}
+// CrashPoints lists every crash point, in the order a saga passes them
+// (derived from the saga's declaration, sagadef.go).
+var CrashPoints = crashPointsOf(purchaseSaga)
 
 // ErrCrashed is returned by a saga stopped by Hooks.Crash.
 var ErrCrashed = errors.New("simulated crash")
@@ -343,7 +341,7 @@ func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product,
 			return err
 		}
 	}
-	if err := a.timed(ctx, "reserve", reserve); err != nil {
+	if err := a.timed(ctx, string(domain.StepReserve), reserve); err != nil {
 		if errors.Is(err, domain.ErrInsufficientStock) {
 			a.noteShort(ctx, req)
 		}
@@ -391,7 +389,7 @@ func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product,
 		return Receipt{}, fmt.Errorf("create order: %w", err)
 	}
 	ctx = WithLogAttrs(ctx, slog.String("order_id", string(s.Order.ID)))
-	err = a.timed(ctx, "create_order", func(ctx context.Context) error {
+	err = a.timed(ctx, string(domain.StepCreateOrder), func(ctx context.Context) error {
 		stampTrace(ctx, s.Events) // the step's span: the commit carries them
 		return a.create(ctx, s)
 	})
@@ -419,7 +417,7 @@ func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product,
 	}
 
 	// Step 3: charge.
-	if err := a.timed(ctx, "charge", func(ctx context.Context) error { return a.d.Payments.Charge(ctx, id, s.AmountMinor) }); err != nil {
+	if err := a.timed(ctx, string(domain.StepCharge), func(ctx context.Context) error { return a.d.Payments.Charge(ctx, id, s.AmountMinor) }); err != nil {
 		reason := ReasonPaymentFailed
 		if errors.Is(err, domain.ErrPaymentDeclined) {
 			reason = ReasonPaymentDeclined
@@ -456,7 +454,7 @@ func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product,
 	// The sale is durable; now let the gate forget the reservation. If this
 	// fails the reaper confirms it at its deadline (the saga is COMPLETED,
 	// so it is never released).
-	if err := a.timed(ctx, "settle_gate", func(ctx context.Context) error {
+	if err := a.timed(ctx, stepSettleGate, func(ctx context.Context) error {
 		return a.settleGate(ctx, req.ProductID, id)
 	}); err != nil {
 		a.log.ErrorContext(ctx, "confirm reservation after commit; the reaper will retry", "err", err)
@@ -495,7 +493,7 @@ func (a *App) create(ctx context.Context, s *domain.Saga) error {
 			for i, c := range changes {
 				sagas[i] = c.Next
 			}
-			return nil, a.timed(ctx, "create_group", func(ctx context.Context) error { return a.batch.CreateAll(ctx, sagas) })
+			return nil, a.timed(ctx, stepCreateGroup, func(ctx context.Context) error { return a.batch.CreateAll(ctx, sagas) })
 		})
 		if !errors.Is(err, domain.ErrDuplicate) && !errors.Is(err, domain.ErrInvalidInput) && !errors.Is(err, domain.ErrConflict) {
 			return err
@@ -522,7 +520,7 @@ func (a *App) confirm(ctx context.Context, s *domain.Saga) (done *domain.Saga, e
 				a.metrics.Add(ports.CounterConfirmGroups, 1)
 				a.metrics.Add(ports.CounterConfirmsGrouped, len(changes))
 				var out []*domain.Saga
-				err := a.timed(ctx, "confirm_group", func(ctx context.Context) error {
+				err := a.timed(ctx, stepConfirmGroup, func(ctx context.Context) error {
 					var err error
 					out, err = a.batch.WriteAll(ctx, changes)
 					if err == nil && len(out) != len(changes) {
@@ -533,7 +531,7 @@ func (a *App) confirm(ctx context.Context, s *domain.Saga) (done *domain.Saga, e
 				})
 				return out, err
 			})
-		a.metrics.StepDone("confirm", a.now().Sub(start), err)
+		a.metrics.StepDone(string(domain.StepConfirm), a.now().Sub(start), err)
 		if !errors.Is(err, domain.ErrConflict) && !errors.Is(err, domain.ErrInsufficientStock) {
 			return done, err
 		}
@@ -541,7 +539,7 @@ func (a *App) confirm(ctx context.Context, s *domain.Saga) (done *domain.Saga, e
 		// over) or the stock cannot cover every member. Each finds out
 		// alone which it is.
 	}
-	err = a.measured(ctx, "confirm", func(ctx context.Context) error {
+	err = a.measured(ctx, string(domain.StepConfirm), func(ctx context.Context) error {
 		var err error
 		done, err = a.update(ctx, s.ID, func(s *domain.Saga) error { return s.Complete(a.now()) })
 		return err
@@ -613,7 +611,7 @@ func (a *App) abandon(ctx context.Context, id domain.SagaID, reason string, caus
 // COMPENSATED saga.
 func (a *App) compensate(ctx context.Context, id domain.SagaID, reason string) (*domain.Saga, error) {
 	var s *domain.Saga
-	err := a.timed(ctx, "begin_compensation", func(ctx context.Context) error {
+	err := a.timed(ctx, stepBeginCompensation, func(ctx context.Context) error {
 		var err error
 		s, err = a.update(ctx, id, func(s *domain.Saga) error { return s.BeginCompensation(reason, a.now()) })
 		return err
@@ -631,7 +629,7 @@ func (a *App) compensate(ctx context.Context, id domain.SagaID, reason string) (
 	// Undo charge. Refund is asked even when the charge's answer was an
 	// error: a timed-out charge may have been taken.
 	var charged bool
-	if err := a.timed(ctx, "refund", func(ctx context.Context) error {
+	if err := a.timed(ctx, compRefund, func(ctx context.Context) error {
 		var err error
 		charged, err = a.d.Payments.Refund(ctx, id)
 		return err
@@ -639,7 +637,7 @@ func (a *App) compensate(ctx context.Context, id domain.SagaID, reason string) (
 		return nil, fmt.Errorf("refund: %w", err)
 	}
 	// Undo create order, recorded with the refund in one write.
-	if err := a.timed(ctx, "cancel_order", func(ctx context.Context) error {
+	if err := a.timed(ctx, compCancelOrder, func(ctx context.Context) error {
 		var err error
 		s, err = a.update(ctx, id, func(s *domain.Saga) error {
 			if err := s.RecordRefund(charged, a.now()); err != nil {
@@ -662,7 +660,7 @@ func (a *App) compensate(ctx context.Context, id domain.SagaID, reason string) (
 	}
 
 	// Undo reserve.
-	if err := a.timed(ctx, "release", func(ctx context.Context) error {
+	if err := a.timed(ctx, compRelease, func(ctx context.Context) error {
 		return a.d.Inventory.Release(ctx, s.ProductID, id)
 	}); err != nil && !errors.Is(err, domain.ErrReservationReleased) && !errors.Is(err, domain.ErrReservationNotFound) {
 		// ErrReservationConfirmed would mean the gate sold stock for a saga
@@ -674,7 +672,7 @@ func (a *App) compensate(ctx context.Context, id domain.SagaID, reason string) (
 		return nil, ErrCrashed
 	}
 	var finished bool // this call's write moved the saga to COMPENSATED
-	err = a.timed(ctx, "finish_compensation", func(ctx context.Context) error {
+	err = a.timed(ctx, stepFinishCompensation, func(ctx context.Context) error {
 		var err error
 		s, err = a.update(ctx, id, func(s *domain.Saga) error {
 			finished = s.Status == domain.SagaCompensating

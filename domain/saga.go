@@ -17,32 +17,17 @@ const (
 // Terminal reports whether s is an end state.
 func (s SagaStatus) Terminal() bool { return s == SagaCompleted || s == SagaCompensated }
 
-// Step names a forward step of the purchase saga, in the seed's order.
+// Step names a forward step of the purchase saga. The saga's declaration
+// (app.SagaSteps) orders them and gives each its compensation.
 type Step string
 
-// The saga's steps, in order. Each has a compensation, run in reverse.
+// The saga's forward steps.
 const (
-	StepReserve     Step = "reserve"      // compensated by release
-	StepCreateOrder Step = "create_order" // compensated by cancel_order
-	StepCharge      Step = "charge"       // compensated by refund
-	StepConfirm     Step = "confirm"      // the point of no return
+	StepReserve     Step = "reserve"
+	StepCreateOrder Step = "create_order"
+	StepCharge      Step = "charge"
+	StepConfirm     Step = "confirm" // the point of no return
 )
-
-// Steps lists the forward steps in order.
-var Steps = []Step{StepReserve, StepCreateOrder, StepCharge, StepConfirm}
-
-// Compensation names the compensation of a step ("" for confirm, which has none).
-func (s Step) Compensation() string {
-	switch s {
-	case StepReserve:
-		return "release"
-	case StepCreateOrder:
-		return "cancel_order"
-	case StepCharge:
-		return "refund"
-	}
-	return ""
-}
 
 // Saga is the purchase saga and its order: one aggregate, stored as one
 // record, guarded by one version. Every transition is idempotent: applying

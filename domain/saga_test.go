@@ -201,15 +201,7 @@ func TestPaymentEventsCarryTheAmount(t *testing.T) {
 	}
 }
 
-func TestStepCompensations(t *testing.T) {
-	want := map[domain.Step]string{
-		domain.StepReserve: "release", domain.StepCreateOrder: "cancel_order", domain.StepCharge: "refund", domain.StepConfirm: "",
-	}
-	for _, st := range domain.Steps {
-		if st.Compensation() != want[st] {
-			t.Errorf("%s compensates with %q, want %q", st, st.Compensation(), want[st])
-		}
-	}
+func TestEventIDs(t *testing.T) {
 	if !strings.HasPrefix(domain.EventID("s", 7), "s-") || domain.EventID("s", 7) == domain.EventID("s", 8) {
 		t.Fatal("event IDs")
 	}
