@@ -58,8 +58,13 @@ type App struct {
 	// published wakes the relay after a saga's durable write.
 	published chan struct{}
 	hooks     Hooks
-	metrics   ports.Metrics
-	tracer    trace.Tracer // nil: no spans (span)
+	// saga is the purchase saga's declaration (sagadef.go) that run and
+	// compensate execute; dependencies names the dependency each step,
+	// compensation and bookkeeping write calls.
+	saga         []SagaStep
+	dependencies map[string]ports.Dependency
+	metrics      ports.Metrics
+	tracer       trace.Tracer // nil: no spans (span)
 }
 
 // Hooks let tests stop a saga at a chosen point, as if the process died
@@ -105,6 +110,7 @@ func New(d Deps, cfg Config, hooks Hooks) (*App, error) {
 		near:       &nearCache{ttl: cfg.NearCacheTTL},
 		adm:        &admission{limit: int64(cfg.MaxInFlightPerProduct), ttl: cfg.SoldOutTTL},
 		relayToken: cfg.InstanceID + "-" + d.IDs.NewID()}
+	a.useSaga(purchaseSaga)
 	if w, ok := d.Sagas.(ports.SagaBatchWriter); ok {
 		a.batch = w
 		a.confirms = newGroupWriter[ports.SagaChange, *domain.Saga](cfg.MaxConfirmGroup, hooks, CrashInConfirmGroup, sagaOfChange)
@@ -119,6 +125,11 @@ func New(d Deps, cfg Config, hooks Hooks) (*App, error) {
 		a.settles = newGroupWriter[domain.SagaID, error](cfg.MaxConfirmGroup, hooks, "", sagaOfID)
 	}
 	return a, nil
+}
+
+// useSaga makes steps the purchase saga's declaration that a runs.
+func (a *App) useSaga(steps []SagaStep) {
+	a.saga, a.dependencies = steps, dependenciesOf(steps)
 }
 
 // Config returns the effective configuration.

@@ -267,7 +267,11 @@ func (a *App) purchase(ctx context.Context, id domain.SagaID, req domain.Purchas
 	case keyed && !known:
 		fresh = freshYes
 	}
-	r, err := a.run(ctx, id, product, req, began, fresh)
+	startedAt := a.now()
+	r, err := a.run(ctx, &sagaRun{
+		id: id, req: req, product: product, began: began, fresh: fresh, own: fresh == freshYes, startedAt: startedAt,
+		res: domain.Reservation{SagaID: id, ProductID: req.ProductID, Qty: req.Qty, Deadline: startedAt.Add(a.cfg.ReservationTTL)},
+	})
 	if !errors.Is(err, ErrCrashed) {
 		exit() // a crashed process releases nothing: its lock runs out its TTL
 	}
@@ -323,144 +327,6 @@ const (
 	freshYes                          // the gate had no record when the request began
 	freshFromReserve                  // the reserve tells (App.reserveFresh)
 )
-
-// run runs the saga's steps. fresh says whether a reservation it holds is
-// this request's own (see freshness); began is when the request began,
-// before the gate was asked about it: a saga of its key that ended before
-// then cannot be using a reservation this request found fresh.
-func (a *App) run(ctx context.Context, id domain.SagaID, product domain.Product, req domain.PurchaseRequest, began time.Time, fresh freshness) (Receipt, error) {
-	startedAt := a.now()
-	res := domain.Reservation{SagaID: id, ProductID: req.ProductID, Qty: req.Qty, Deadline: startedAt.Add(a.cfg.ReservationTTL)}
-
-	// Step 1: reserve.
-	own := fresh == freshYes
-	reserve := func(ctx context.Context) error { return a.gate.reserve(ctx, res) }
-	if fresh == freshFromReserve {
-		reserve = func(ctx context.Context) (err error) {
-			own, err = a.reserveFresh(ctx, res)
-			return err
-		}
-	}
-	if err := a.timed(ctx, string(domain.StepReserve), reserve); err != nil {
-		if errors.Is(err, domain.ErrInsufficientStock) {
-			a.noteShort(ctx, req)
-		}
-		if errors.Is(err, domain.ErrReservationReleased) {
-			// A saga with this ID (an earlier request with the same key)
-			// reserved and was undone: its record is the answer.
-			if r, xerr := a.existing(ctx, id, req); !errors.Is(xerr, domain.ErrSagaNotFound) {
-				return r, xerr
-			}
-			return Receipt{}, fmt.Errorf("reserve: %w", err)
-		}
-		if errors.Is(err, domain.ErrUnavailable) {
-			// The reserve may have applied before the error (a timeout):
-			// give it back now rather than at its deadline.
-			a.abortUncommitted(ctx, res)
-		}
-		return Receipt{}, fmt.Errorf("reserve: %w", err)
-	}
-	a.near.forgetLevel(req.ProductID)
-	if a.crash(id, CrashAfterReserve) {
-		return Receipt{}, ErrCrashed
-	}
-	if fresh == freshFromReserve && !own {
-		// The reserve replayed an earlier request's with this key (a
-		// retry): its saga, once stored, is the answer. Not stored yet
-		// (that request is between its reserve and its first commit, or
-		// died there): this one goes on with the reservation, as a retry
-		// the gate knew does.
-		if r, err := a.existing(ctx, id, req); !errors.Is(err, domain.ErrSagaNotFound) {
-			return r, err
-		}
-	}
-
-	// Step 2: create the order. This is the saga's first commit, carrying
-	// SagaStarted, InventoryReserved and OrderCreated.
-	now := a.now()
-	s, err := domain.Start(domain.StartParams{
-		ID: id, OrderID: domain.OrderID(a.d.IDs.NewID()), ProductID: req.ProductID, Qty: req.Qty,
-		AmountMinor: product.PriceMinor * req.Qty, Strategy: string(a.cfg.Strategy),
-		StartedAt: startedAt, ReservedAt: now, Deadline: res.Deadline,
-		LeaseOwner: a.cfg.InstanceID, LeaseUntil: now.Add(a.cfg.LeaseTTL), Now: now,
-	})
-	if err != nil {
-		a.abortUncommitted(ctx, res)
-		return Receipt{}, fmt.Errorf("create order: %w", err)
-	}
-	ctx = WithLogAttrs(ctx, slog.String("order_id", string(s.Order.ID)))
-	err = a.timed(ctx, string(domain.StepCreateOrder), func(ctx context.Context) error {
-		stampTrace(ctx, s.Events) // the step's span: the commit carries them
-		return a.create(ctx, s)
-	})
-	if errors.Is(err, domain.ErrDuplicate) {
-		// The reaper aborted this saga (its reservation expired before we
-		// got here), a concurrent request with the same key won, or the
-		// key's saga ended long ago. The stored saga is the answer.
-		stored, xerr := a.storedSaga(ctx, id)
-		if xerr != nil {
-			return Receipt{}, xerr
-		}
-		a.releaseIfOrphan(ctx, res, own, began, stored)
-		return answer(stored, req)
-	}
-	if err != nil {
-		// The commit may or may not have happened. If it did, recovery
-		// compensates it after its lease; if not, the reaper aborts it at
-		// the reservation's deadline. Releasing here could release the
-		// reservation of a committed saga, so do neither.
-		return Receipt{}, fmt.Errorf("create order: %w", err)
-	}
-	a.notifyRelay()
-	if a.crash(id, CrashAfterCreateOrder) {
-		return Receipt{}, ErrCrashed
-	}
-
-	// Step 3: charge.
-	if err := a.timed(ctx, string(domain.StepCharge), func(ctx context.Context) error { return a.d.Payments.Charge(ctx, id, s.AmountMinor) }); err != nil {
-		reason := ReasonPaymentFailed
-		if errors.Is(err, domain.ErrPaymentDeclined) {
-			reason = ReasonPaymentDeclined
-		}
-		return Receipt{}, a.abandon(ctx, id, reason, fmt.Errorf("charge: %w", err))
-	}
-	if a.crash(id, CrashAfterCharge) {
-		return Receipt{}, ErrCrashed
-	}
-
-	// Step 4: confirm: the order CONFIRMED and the durable stock down, in
-	// one version-checked write (the point of no return), grouped with
-	// other confirms of the product when the store can.
-	s.Version = 1 // as Create stored it (ports.SagaStore)
-	done, err := a.confirm(ctx, s)
-	switch {
-	case errors.Is(err, ErrCrashed):
-		return Receipt{}, err
-	case errors.Is(err, domain.ErrInsufficientStock):
-		return Receipt{}, a.abandon(ctx, id, ReasonStockShortAtCommit, fmt.Errorf("confirm: %w", err))
-	case errors.Is(err, domain.ErrInvalidTransition):
-		// A recoverer took the saga over (we outlived our lease) and is
-		// compensating it.
-		return Receipt{}, fmt.Errorf("confirm: saga taken over by recovery: %w", domain.ErrUnavailable)
-	case err != nil:
-		// Unknown outcome: the write may have landed. Recovery settles it.
-		return Receipt{}, fmt.Errorf("confirm: %w", err)
-	}
-	a.notifyRelay()
-	if a.crash(id, CrashAfterConfirm) {
-		return Receipt{}, ErrCrashed
-	}
-
-	// The sale is durable; now let the gate forget the reservation. If this
-	// fails the reaper confirms it at its deadline (the saga is COMPLETED,
-	// so it is never released).
-	if err := a.timed(ctx, stepSettleGate, func(ctx context.Context) error {
-		return a.settleGate(ctx, req.ProductID, id)
-	}); err != nil {
-		a.log.ErrorContext(ctx, "confirm reservation after commit; the reaper will retry", "err", err)
-	}
-	return Receipt{Saga: done}, nil
-}
 
 // settleGate confirms the gate's reservation of a durable sale: in one call
 // with the product's other sales settling at the moment, when the
@@ -591,105 +457,6 @@ func (a *App) stockReturned(product domain.ProductID) {
 	a.near.forgetLevel(product)
 }
 
-// abandon compensates the saga and returns the error to give the caller.
-func (a *App) abandon(ctx context.Context, id domain.SagaID, reason string, cause error) error {
-	s, err := a.compensate(ctx, id, reason)
-	if errors.Is(err, ErrCrashed) {
-		return err
-	}
-	if err != nil {
-		a.log.ErrorContext(ctx, "compensation incomplete; recovery will finish it", "reason", reason, "err", err)
-		return fmt.Errorf("%w (compensation pending: %v)", cause, err)
-	}
-	return &CompensatedError{Saga: s, Cause: cause}
-}
-
-// compensate undoes a saga's steps in reverse order: refund the charge (if
-// any), cancel the order, release the reservation. Each compensation is
-// idempotent, so compensate may run again after a crash, or run on two
-// instances at once, and the outcome is the same. It returns the
-// COMPENSATED saga.
-func (a *App) compensate(ctx context.Context, id domain.SagaID, reason string) (*domain.Saga, error) {
-	var s *domain.Saga
-	err := a.timed(ctx, stepBeginCompensation, func(ctx context.Context) error {
-		var err error
-		s, err = a.update(ctx, id, func(s *domain.Saga) error { return s.BeginCompensation(reason, a.now()) })
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("begin compensation: %w", err)
-	}
-	if s.Status == domain.SagaCompensated {
-		return s, nil
-	}
-	if a.crash(id, CrashCompensateBegun) {
-		return nil, ErrCrashed
-	}
-
-	// Undo charge. Refund is asked even when the charge's answer was an
-	// error: a timed-out charge may have been taken.
-	var charged bool
-	if err := a.timed(ctx, compRefund, func(ctx context.Context) error {
-		var err error
-		charged, err = a.d.Payments.Refund(ctx, id)
-		return err
-	}); err != nil {
-		return nil, fmt.Errorf("refund: %w", err)
-	}
-	// Undo create order, recorded with the refund in one write.
-	if err := a.timed(ctx, compCancelOrder, func(ctx context.Context) error {
-		var err error
-		s, err = a.update(ctx, id, func(s *domain.Saga) error {
-			if err := s.RecordRefund(charged, a.now()); err != nil {
-				return err
-			}
-			return s.CancelOrder(a.now())
-		})
-		return err
-	}); err != nil {
-		return nil, fmt.Errorf("cancel order: %w", err)
-	}
-	if s.Status == domain.SagaCompensated {
-		// Another compensator (a recoverer, or the runner it took over
-		// from) finished meanwhile: its release is done, and this one
-		// must not touch the gate again.
-		return s, nil
-	}
-	if a.crash(id, CrashCompensateRefunded) {
-		return nil, ErrCrashed
-	}
-
-	// Undo reserve.
-	if err := a.timed(ctx, compRelease, func(ctx context.Context) error {
-		return a.d.Inventory.Release(ctx, s.ProductID, id)
-	}); err != nil && !errors.Is(err, domain.ErrReservationReleased) && !errors.Is(err, domain.ErrReservationNotFound) {
-		// ErrReservationConfirmed would mean the gate sold stock for a saga
-		// that never completed: refuse to go on and shout.
-		return nil, fmt.Errorf("release: %w", err)
-	}
-	a.stockReturned(s.ProductID)
-	if a.crash(id, CrashCompensateReleased) {
-		return nil, ErrCrashed
-	}
-	var finished bool // this call's write moved the saga to COMPENSATED
-	err = a.timed(ctx, stepFinishCompensation, func(ctx context.Context) error {
-		var err error
-		s, err = a.update(ctx, id, func(s *domain.Saga) error {
-			finished = s.Status == domain.SagaCompensating
-			return s.FinishCompensation(a.now())
-		})
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("finish compensation: %w", err)
-	}
-	if finished {
-		a.metrics.Compensated(s.ID, s.ProductID, s.Reason)
-	}
-	a.notifyRelay()
-	return s, nil
-}
-
 // abortUncommitted gives back the reservation of a saga that has not
 // committed, through the same fence as the reaper (abortAndRelease), so a
 // concurrent request with the same key cannot commit on a released
@@ -713,7 +480,7 @@ func (a *App) step(ctx context.Context, call func(context.Context) error) error 
 }
 
 func (a *App) crash(id domain.SagaID, at CrashPoint) bool {
-	return a.hooks.Crash != nil && a.hooks.Crash(id, at)
+	return at != "" && a.hooks.Crash != nil && a.hooks.Crash(id, at)
 }
 
 func (a *App) notifyRelay() {

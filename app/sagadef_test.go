@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"regexp"
 	"slices"
@@ -147,5 +148,60 @@ func TestTheDocsStepTableIsTheDeclaration(t *testing.T) {
 		if !strings.HasPrefix(comps[i], want) {
 			t.Errorf("row %d (%s) compensates with %q, declared %q", i+1, s.Name, comps[i], want)
 		}
+	}
+}
+
+// TestTheEventsFollowTheDeclaration: a saga's timeline records the
+// declared steps' events in their order, and the compensations' events in
+// theirs (reverse step order).
+func TestTheEventsFollowTheDeclaration(t *testing.T) {
+	var forward, compensations []string
+	for _, s := range app.SagaSteps() {
+		if s.Event != "" {
+			forward = append(forward, string(s.Event))
+		}
+	}
+	for _, s := range slices.Backward(app.SagaSteps()) {
+		if s.Compensation != nil && s.Compensation.Event != "" {
+			compensations = append(compensations, string(s.Compensation.Event))
+		}
+	}
+	events := func(a *app.App, id domain.SagaID) []string {
+		t.Helper()
+		evs, err := a.SagaEvents(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range evs {
+			out = append(out, string(e.Type))
+		}
+		return out
+	}
+	w := newWorld(t)
+	a := w.app(app.StrategyNone, "i1")
+	w.supply(a, "p", 10)
+
+	done, err := a.Purchase(context.Background(), domain.PurchaseRequest{ProductID: "p", Qty: 1}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := only(events(a, done.ID), forward); !slices.Equal(got, forward) {
+		t.Fatalf("a completed saga recorded %v, declared %v", got, forward)
+	}
+
+	// Charged, then the process died: recovery compensates every step.
+	w.crash = func(_ domain.SagaID, at app.CrashPoint) bool { return at == app.CrashAfterCharge }
+	if _, err := a.Buy(context.Background(), domain.PurchaseRequest{ProductID: "p", Qty: 1}, "key-1"); !errors.Is(err, app.ErrCrashed) {
+		t.Fatalf("got %v, want the crash", err)
+	}
+	w.crash = nil
+	w.settle(a)
+	got := events(a, app.SagaIDForKey("key-1"))
+	if c := only(got, compensations); !slices.Equal(c, compensations) {
+		t.Fatalf("a compensated saga recorded %v, declared %v in that order", c, compensations)
+	}
+	if f := only(got, forward); slices.Contains(f, string(domain.EventOrderConfirmed)) {
+		t.Fatalf("a compensated saga recorded its confirm: %v", got)
 	}
 }
