@@ -79,6 +79,10 @@ type Hooks struct {
 	// stops collapsing concurrent reads of one product into one
 	// (singleflight), whose waits it could not route through Await.
 	Await func(ctx context.Context, ch <-chan struct{})
+	// VirtualTime says the app runs on a virtual clock whose adapters
+	// never block (the simulator): then it sets no real-time deadlines,
+	// which could decide nothing there and cost a timer each.
+	VirtualTime bool
 }
 
 // New wires the use cases. It fails fast on a missing dependency or an
@@ -94,7 +98,7 @@ func New(d Deps, cfg Config, hooks Hooks) (*App, error) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	g, err := newGate(cfg.Strategy, d, cfg)
+	g, err := newGate(cfg.Strategy, d, cfg, hooks.VirtualTime)
 	if err != nil {
 		return nil, err
 	}
@@ -130,6 +134,15 @@ func New(d Deps, cfg Config, hooks Hooks) (*App, error) {
 // useSaga makes steps the purchase saga's declaration that a runs.
 func (a *App) useSaga(steps []SagaStep) {
 	a.saga, a.dependencies = steps, dependenciesOf(steps)
+}
+
+// withTimeout is context.WithTimeout, but a no-op under
+// Hooks.VirtualTime.
+func (a *App) withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if a.hooks.VirtualTime {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 // Config returns the effective configuration.

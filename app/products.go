@@ -54,7 +54,7 @@ func (a *App) Product(ctx context.Context, id domain.ProductID, opts ReadOptions
 		}
 	}
 	v, err := a.collapse(&a.levels, string(id), func() (any, error) {
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.StepTimeout)
+		lctx, cancel := a.withTimeout(context.WithoutCancel(ctx), a.cfg.StepTimeout)
 		defer cancel()
 		at := a.now()
 		level, err := a.d.Inventory.Level(lctx, id)
@@ -101,7 +101,7 @@ func (a *App) productDetails(ctx context.Context, id domain.ProductID, fresh boo
 		}
 	}
 	at := a.now()
-	cctx, cancel := context.WithTimeout(ctx, a.cfg.StepTimeout)
+	cctx, cancel := a.withTimeout(ctx, a.cfg.StepTimeout)
 	p, hit, err := a.d.Cache.Get(cctx, id)
 	cancel()
 	if err != nil {
@@ -116,7 +116,7 @@ func (a *App) productDetails(ctx context.Context, id domain.ProductID, fresh boo
 	v, err := a.collapse(&a.reads, string(id), func() (any, error) {
 		// Detached from the first caller's context: its cancellation must
 		// not fail the other callers waiting on the same read.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.StepTimeout)
+		rctx, cancel := a.withTimeout(context.WithoutCancel(ctx), a.cfg.StepTimeout)
 		defer cancel()
 		p, err := a.d.Catalog.Product(rctx, id)
 		if err != nil {
@@ -137,7 +137,7 @@ func (a *App) productDetails(ctx context.Context, id domain.ProductID, fresh boo
 // Products lists the catalog (never cached: the list is an admin and
 // browsing view, not the flash-sale hot path).
 func (a *App) Products(ctx context.Context) ([]domain.Product, error) {
-	ctx, cancel := context.WithTimeout(ctx, a.cfg.StepTimeout)
+	ctx, cancel := a.withTimeout(ctx, a.cfg.StepTimeout)
 	defer cancel()
 	ps, err := a.d.Catalog.Products(ctx)
 	if err != nil {
@@ -158,7 +158,7 @@ func (a *App) Supply(ctx context.Context, s domain.Supply) (domain.Product, erro
 	if !ok {
 		return domain.Product{}, errors.New("supply: the inventory adapter cannot load stock")
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.cfg.StepTimeout)
+	ctx, cancel := a.withTimeout(ctx, a.cfg.StepTimeout)
 	defer cancel()
 	p, err := a.d.Catalog.Supply(ctx, s)
 	if err != nil {

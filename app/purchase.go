@@ -242,7 +242,7 @@ func (a *App) purchase(ctx context.Context, id domain.SagaID, req domain.Purchas
 	}
 	// The saga runs to its end even if the client goes away: stopping
 	// half-way would leave work for recovery for no reason.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.SagaTimeout)
+	ctx, cancel := a.withTimeout(context.WithoutCancel(ctx), a.cfg.SagaTimeout)
 	defer cancel()
 
 	// The price, from the near cache or the product cache: a purchase of a
@@ -289,7 +289,7 @@ func (a *App) existing(ctx context.Context, id domain.SagaID, req domain.Purchas
 
 // storedSaga reads a saga within one step's timeout.
 func (a *App) storedSaga(ctx context.Context, id domain.SagaID) (*domain.Saga, error) {
-	ctx, cancel := context.WithTimeout(ctx, a.cfg.StepTimeout)
+	ctx, cancel := a.withTimeout(ctx, a.cfg.StepTimeout)
 	defer cancel()
 	return a.d.Sagas.Saga(ctx, id)
 }
@@ -470,7 +470,7 @@ func (a *App) abortUncommitted(ctx context.Context, r domain.Reservation) {
 // step runs one call to a dependency under the step timeout, reporting a
 // deadline as domain.ErrUnavailable.
 func (a *App) step(ctx context.Context, call func(context.Context) error) error {
-	sctx, cancel := context.WithTimeout(ctx, a.cfg.StepTimeout)
+	sctx, cancel := a.withTimeout(ctx, a.cfg.StepTimeout)
 	defer cancel()
 	err := call(sctx)
 	if err != nil && sctx.Err() != nil && !errors.Is(err, domain.ErrUnavailable) {
@@ -496,7 +496,7 @@ func (a *App) Order(ctx context.Context, id domain.OrderID) (*domain.Saga, error
 	if err := id.Validate(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.cfg.StepTimeout)
+	ctx, cancel := a.withTimeout(ctx, a.cfg.StepTimeout)
 	defer cancel()
 	s, err := a.d.Orders.SagaOfOrder(ctx, id)
 	if err != nil {
@@ -511,7 +511,7 @@ func (a *App) SagaEvents(ctx context.Context, id domain.SagaID) ([]domain.Event,
 	if err := id.Validate(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.cfg.StepTimeout)
+	ctx, cancel := a.withTimeout(ctx, a.cfg.StepTimeout)
 	defer cancel()
 	s, err := a.d.Sagas.Saga(ctx, id)
 	if err != nil {

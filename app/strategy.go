@@ -47,7 +47,7 @@ type gate interface {
 	reserve(ctx context.Context, r domain.Reservation) error
 }
 
-func newGate(s Strategy, d Deps, cfg Config) (gate, error) {
+func newGate(s Strategy, d Deps, cfg Config, virtualTime bool) (gate, error) {
 	switch s {
 	case StrategyNone:
 		return atomicGate{inv: d.Inventory}, nil
@@ -55,7 +55,7 @@ func newGate(s Strategy, d Deps, cfg Config) (gate, error) {
 		if d.Locker == nil {
 			return nil, errors.New("strategy lock needs a Locker")
 		}
-		return &lockGate{inv: d.Inventory, locker: d.Locker, ids: d.IDs, ttl: cfg.LockTTL, timeout: cfg.StepTimeout, log: d.Logger}, nil
+		return &lockGate{inv: d.Inventory, locker: d.Locker, ids: d.IDs, ttl: cfg.LockTTL, timeout: cfg.StepTimeout, virtualTime: virtualTime, log: d.Logger}, nil
 	case StrategyOptimistic:
 		vr, ok := d.Inventory.(ports.VersionedReserver)
 		if !ok {
@@ -101,7 +101,16 @@ type lockGate struct {
 	ids     ports.IDs
 	ttl     time.Duration
 	timeout time.Duration
-	log     *slog.Logger
+	// virtualTime: no real-time deadlines (Hooks.VirtualTime).
+	virtualTime bool
+	log         *slog.Logger
+}
+
+func (g *lockGate) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if g.virtualTime {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, g.timeout)
 }
 
 // LockKey is the key of a product's lock (the seed's lock:product:<id>).
@@ -109,7 +118,7 @@ func LockKey(id domain.ProductID) string { return "lock:product:" + string(id) }
 
 func (g *lockGate) enter(ctx context.Context, product domain.ProductID) (func(), error) {
 	key, token := LockKey(product), g.ids.NewID()
-	actx, cancel := context.WithTimeout(ctx, g.timeout)
+	actx, cancel := g.withTimeout(ctx)
 	defer cancel()
 	if err := g.locker.Acquire(actx, key, token, g.ttl); err != nil {
 		return nil, fmt.Errorf("lock %s: %w", product, err)
@@ -117,7 +126,7 @@ func (g *lockGate) enter(ctx context.Context, product domain.ProductID) (func(),
 	return func() {
 		// Release even if the saga's context has ended: a lock left behind
 		// blocks the product until its TTL.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.timeout)
+		rctx, cancel := g.withTimeout(context.WithoutCancel(ctx))
 		defer cancel()
 		if err := g.locker.Release(rctx, key, token); err != nil {
 			// ErrLockLost: the saga outlived the TTL and someone else may

@@ -67,6 +67,7 @@ func RunContext(ctx context.Context, o Options, trace bool) Result {
 	if len(w.actors) > 0 {
 		w.stopActors() // a violation ended the run with sagas in flight
 	}
+	w.stopWorkers()
 	w.res.Interrupted = w.interrupted
 	w.res.Seed = w.opts.Seed
 	w.res.Steps = w.step

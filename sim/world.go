@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/flashsale/flashsale/adapters/memory"
@@ -14,9 +15,9 @@ import (
 )
 
 // Virtual timings of the simulated apps. Leases, reservation deadlines and
-// locks run on the virtual clock. The step and saga timeouts are real-time
-// context deadlines inside package app; they are far longer than any
-// simulated saga lives in real time, so they never decide anything.
+// locks run on the virtual clock. The step and saga timeouts, real-time
+// context deadlines in production, are off (app.Hooks.VirtualTime): they
+// could decide nothing here.
 var simConfig = app.Config{
 	StepTimeout: 10 * time.Second, SagaTimeout: 20 * time.Second, LeaseTTL: 30 * time.Second,
 	ReservationTTL: 60 * time.Second, LockTTL: 30 * time.Second, OptimisticRetries: 4,
@@ -38,6 +39,7 @@ type instance struct {
 type actor struct {
 	name   string
 	inst   *instance
+	wk     *worker
 	resume chan struct{}
 	out    chan actorMsg
 	// pending is the call the actor waits to make when next scheduled, as
@@ -85,6 +87,9 @@ type world struct {
 	instances []*instance
 	restarts  int
 	actors    []*actor
+	workers   []*worker // every worker started
+	idle      []*worker // the workers with no actor
+	running   sync.WaitGroup
 	arrived   int
 	step      int
 	trace     []string
@@ -180,7 +185,7 @@ func (w *world) newInstance(base, name string) (*instance, error) {
 		Cache: memory.NewProductCache(w.clock), Sagas: &simStore{w: w, inner: w.store},
 		Orders: w.store, Outbox: &simStore{w: w, inner: w.store},
 		Publisher: &simPublisher{w: w, inner: w.events}, Payments: &simPayments{w: w, inner: w.pay},
-	}, cfg, app.Hooks{Await: w.await})
+	}, cfg, app.Hooks{Await: w.await, VirtualTime: true})
 	if err != nil {
 		return nil, err
 	}
@@ -305,30 +310,68 @@ func (w *world) spawnBackground() {
 	})
 }
 
-// spawn starts an actor. Its goroutine waits to be scheduled before it does
-// anything, and then runs only between its yields.
+// spawn starts an actor on an idle worker goroutine. It waits to be
+// scheduled before it does anything, and then runs only between its
+// yields.
 func (w *world) spawn(name string, inst *instance, what string, body func(context.Context)) {
-	a := &actor{name: name, inst: inst, resume: make(chan struct{}), out: make(chan actorMsg), pending: "start: %s", pendingArgs: []any{what}}
+	wk := w.worker()
+	a := &actor{name: name, inst: inst, wk: wk, resume: wk.resume, out: wk.out, pending: "start: %s", pendingArgs: []any{what}}
 	ctx := context.WithValue(context.Background(), ctxKey{}, a)
-	go func() {
+	wk.jobs <- func() {
 		defer func() {
+			msg := actorMsg{done: true}
 			if r := recover(); r != nil {
-				if _, ok := r.(crashed); ok {
-					a.out <- actorMsg{done: true}
-					return
+				if _, ok := r.(crashed); !ok {
+					msg.panicked = fmt.Sprintf("%v\n%s", r, debug.Stack())
 				}
-				a.out <- actorMsg{done: true, panicked: fmt.Sprintf("%v\n%s", r, debug.Stack())}
 			}
+			a.out <- msg
 		}()
 		<-a.resume
 		if a.inst.dead {
 			panic(crashed{})
 		}
 		body(ctx)
-		a.out <- actorMsg{done: true}
-	}()
+	}
 	w.actors = append(w.actors, a)
 	w.tracef("spawn %s: %s", name, what)
+}
+
+// A worker is a goroutine that runs one actor after another: an actor's
+// end gives it back to the idle ones (removeActor), so a run starts a
+// goroutine, its channels and its stack per actor in flight at once, not
+// per actor.
+type worker struct {
+	resume chan struct{}
+	out    chan actorMsg
+	jobs   chan func()
+}
+
+// worker returns an idle worker, or starts one.
+func (w *world) worker() *worker {
+	if n := len(w.idle); n > 0 {
+		wk := w.idle[n-1]
+		w.idle = w.idle[:n-1]
+		return wk
+	}
+	wk := &worker{resume: make(chan struct{}), out: make(chan actorMsg), jobs: make(chan func(), 1)}
+	w.running.Go(func() {
+		for job := range wk.jobs {
+			job()
+		}
+	})
+	w.workers = append(w.workers, wk)
+	return wk
+}
+
+// stopWorkers ends every worker's goroutine and waits for them; no actor
+// may be left.
+func (w *world) stopWorkers() {
+	for _, wk := range w.workers {
+		close(wk.jobs)
+	}
+	w.running.Wait()
+	w.workers, w.idle = nil, nil
 }
 
 // stepActor lets a run until its next yield or its end.
@@ -349,6 +392,7 @@ func (w *world) stepActor(a *actor) {
 }
 
 func (w *world) removeActor(a *actor) {
+	w.idle = append(w.idle, a.wk)
 	for i, b := range w.actors {
 		if b == a {
 			w.actors = append(w.actors[:i], w.actors[i+1:]...)
@@ -434,6 +478,7 @@ func (w *world) stopActors() {
 	for _, a := range w.actors {
 		a.resume <- struct{}{}
 		<-a.out
+		w.idle = append(w.idle, a.wk)
 	}
 	w.actors = nil
 }
