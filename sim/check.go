@@ -116,6 +116,10 @@ func (w *world) moment(atRest bool) invariant.Moment {
 	m := invariant.Moment{GateTrusted: !w.redisLost, Gateway: invariant.Gateway{
 		Applied: w.pay.ChargesApplied(), ChargedSagas: int64(len(w.charged)), Charged: w.charged, Refunded: w.refunded,
 	}}
+	// The products' slice is the world's, reused by every step's check
+	// (the checker keeps none of it).
+	m.Products = w.momentProducts[:0]
+	defer func() { w.momentProducts = m.Products }()
 	for _, id := range w.products {
 		p, _ := w.store.Product(ctx, id) // products are never removed
 		l, _ := w.inv.Level(ctx, id)

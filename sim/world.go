@@ -12,6 +12,7 @@ import (
 	"github.com/flashsale/flashsale/adapters/payment"
 	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/domain"
+	"github.com/flashsale/flashsale/sim/invariant"
 )
 
 // Virtual timings of the simulated apps. Leases, reservation deadlines and
@@ -104,21 +105,23 @@ type world struct {
 	heldBatch      []domain.Event
 
 	// What the checker observes, independently of the stores' own books.
-	products    []domain.ProductID
-	supplied    map[domain.ProductID]int64
-	confirmed   map[domain.ProductID]int64
-	completed   map[domain.SagaID]bool
-	gatePending map[domain.SagaID]domain.Reservation // sold durably, not yet in the gate
-	unsettled   map[domain.ProductID]int64           // gatePending's units per product
-	charged     map[domain.SagaID]bool
-	refunded    map[domain.SagaID]bool
-	reserved    map[domain.SagaID]int64
-	acked       map[domain.SagaID]bool
-	keyOrders   map[string]map[domain.OrderID]bool
-	orderOf     map[domain.SagaID]domain.OrderID // the order each saga record was created with
-	chargeAsked map[domain.SagaID]bool
-	refundAsked map[domain.SagaID]bool
-	cancelled   map[domain.SagaID]bool
+	products []domain.ProductID
+	// momentProducts is the buffer moment reuses.
+	momentProducts []invariant.Product
+	supplied       map[domain.ProductID]int64
+	confirmed      map[domain.ProductID]int64
+	completed      map[domain.SagaID]bool
+	gatePending    map[domain.SagaID]domain.Reservation // sold durably, not yet in the gate
+	unsettled      map[domain.ProductID]int64           // gatePending's units per product
+	charged        map[domain.SagaID]bool
+	refunded       map[domain.SagaID]bool
+	reserved       map[domain.SagaID]int64
+	acked          map[domain.SagaID]bool
+	keyOrders      map[string]map[domain.OrderID]bool
+	orderOf        map[domain.SagaID]domain.OrderID // the order each saga record was created with
+	chargeAsked    map[domain.SagaID]bool
+	refundAsked    map[domain.SagaID]bool
+	cancelled      map[domain.SagaID]bool
 
 	res       Result
 	violation *Violation
