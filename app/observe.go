@@ -94,6 +94,15 @@ func unavailableFrom(dep ports.Dependency, err error) error {
 
 type logAttrsKey struct{}
 
+// withLogAttrs is WithLogAttrs, skipped when a's logger writes nothing at
+// all (not even errors): then no line would carry them.
+func (a *App) withLogAttrs(ctx context.Context, attrs ...slog.Attr) context.Context {
+	if !a.log.Enabled(ctx, slog.LevelError) {
+		return ctx
+	}
+	return WithLogAttrs(ctx, attrs...)
+}
+
 // WithLogAttrs returns ctx carrying attrs, which every log line made with
 // that context (through a ContextHandler) includes: the HTTP edge adds the
 // request ID, the saga adds its saga and order IDs.

@@ -168,7 +168,7 @@ func (a *App) Buy(ctx context.Context, req domain.PurchaseRequest, idempotencyKe
 		id = domain.SagaID(a.d.IDs.NewID())
 	}
 
-	ctx = WithLogAttrs(ctx, slog.String("saga_id", string(id)))
+	ctx = a.withLogAttrs(ctx, slog.String("saga_id", string(id)))
 	start := a.now()
 	r, err = a.purchase(ctx, id, req, began, idempotencyKey != "", asked, known)
 	outcome := Outcome(err)
@@ -179,6 +179,9 @@ func (a *App) Buy(ctx context.Context, req domain.PurchaseRequest, idempotencyKe
 	level := slog.LevelInfo
 	if outcome == "unavailable" || outcome == "error" {
 		level = slog.LevelWarn
+	}
+	if !a.log.Enabled(ctx, level) {
+		return r, err
 	}
 	attrs := []slog.Attr{slog.String("outcome", outcome), slog.Duration("duration", a.now().Sub(start)),
 		slog.String("product", string(req.ProductID)), slog.Int64("qty", req.Qty), slog.String("strategy", string(a.cfg.Strategy))}

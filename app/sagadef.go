@@ -240,7 +240,7 @@ func (a *App) startSaga(ctx context.Context, r *sagaRun) (context.Context, *endi
 		return ctx, endWith(Receipt{}, fmt.Errorf("create order: %w", err))
 	}
 	r.saga = s
-	return WithLogAttrs(ctx, slog.String("order_id", string(s.Order.ID))), nil
+	return a.withLogAttrs(ctx, slog.String("order_id", string(s.Order.ID))), nil
 }
 
 func (a *App) createOrder(ctx context.Context, r *sagaRun) error {

@@ -53,7 +53,18 @@ type Event struct {
 }
 
 // EventID returns the ID of the seq-th event of saga id.
-func EventID(id SagaID, seq int) string { return fmt.Sprintf("%s-%03d", id, seq) }
+// (It is fmt's "%s-%03d", written out: the outbox computes it on every
+// mark.)
+func EventID(id SagaID, seq int) string {
+	if seq < 0 {
+		return fmt.Sprintf("%s-%03d", id, seq)
+	}
+	n := strconv.Itoa(seq)
+	if len(n) < 3 {
+		n = "00"[:3-len(n)] + n
+	}
+	return string(id) + "-" + n
+}
 
 // ParseEventID is EventID backwards: the saga and seq of an event ID, and
 // false for a string EventID never returns.

@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/flashsale/flashsale/domain"
@@ -20,6 +21,15 @@ func TestParseEventIDReversesEventID(t *testing.T) {
 	for _, id := range []string{"", "-001", "s", "s-", "s-1", "s-01", "s-000", "s-x01", "s/1-001", "s-+01"} {
 		if saga, seq, ok := domain.ParseEventID(id); ok {
 			t.Errorf("ParseEventID(%q) = %q, %d, true; want false", id, saga, seq)
+		}
+	}
+}
+
+// TestEventIDIsItsFormat: EventID is "%s-%03d" for every seq.
+func TestEventIDIsItsFormat(t *testing.T) {
+	for _, seq := range []int{-12, -1, 0, 1, 9, 10, 99, 100, 999, 1000, 123456} {
+		if got, want := domain.EventID("s-1", seq), fmt.Sprintf("%s-%03d", "s-1", seq); got != want {
+			t.Errorf("EventID(s-1, %d) = %q, want %q", seq, got, want)
 		}
 	}
 }

@@ -35,7 +35,14 @@ var (
 	_ ports.Payments          = (*simPayments)(nil)
 )
 
-func bg(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+// bg is ctx without its deadline and cancellation, if it has any (the
+// apps run with app.Hooks.VirtualTime, so they set none).
+func bg(ctx context.Context) context.Context {
+	if _, ok := ctx.Deadline(); !ok && ctx.Done() == nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
+}
 
 type simInventory struct {
 	w     *world

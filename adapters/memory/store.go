@@ -142,7 +142,7 @@ func NewStore(clock ports.Clock, opts ...StoreOption) *Store {
 		sagas:      make(map[domain.SagaID]storedSaga),
 		orders:     make(map[domain.OrderID]domain.SagaID),
 		unfinished: make(map[domain.SagaID]struct{}),
-		outbox:     outbox{index: make(map[string]int)},
+		outbox:     outbox{index: make(map[eventKey]int)},
 	}
 	for _, opt := range opts {
 		opt(s)
@@ -669,10 +669,15 @@ func (s *Store) Sagas() []*domain.Saga {
 // still has unpublished events in it.
 type outbox struct {
 	entries []outboxEntry
-	// index maps an event ID to its absolute position; base is the absolute
-	// position of entries[0].
-	index map[string]int
+	// index maps an event (its saga and seq, of which its ID is made) to
+	// its absolute position; base is the absolute position of entries[0].
+	index map[eventKey]int
 	base  int
+}
+
+type eventKey struct {
+	saga domain.SagaID
+	seq  int
 }
 
 type outboxEntry struct {
@@ -681,7 +686,7 @@ type outboxEntry struct {
 }
 
 func (o *outbox) append(e domain.Event) {
-	o.index[e.ID] = o.base + len(o.entries)
+	o.index[eventKey{e.SagaID, e.Seq}] = o.base + len(o.entries)
 	o.entries = append(o.entries, outboxEntry{event: e})
 }
 
@@ -705,7 +710,7 @@ func (o *outbox) markPublished(ids []string) {
 		// are always a prefix of its timeline, so the walk stops at the
 		// first one already published (or compacted away).
 		for ; seq >= 1; seq-- {
-			pos, ok := o.index[domain.EventID(saga, seq)]
+			pos, ok := o.index[eventKey{saga, seq}]
 			if !ok || o.entries[pos-o.base].published {
 				break
 			}
@@ -713,7 +718,7 @@ func (o *outbox) markPublished(ids []string) {
 		}
 	}
 	for len(o.entries) > 0 && o.entries[0].published {
-		delete(o.index, o.entries[0].event.ID)
+		delete(o.index, eventKey{o.entries[0].event.SagaID, o.entries[0].event.Seq})
 		o.entries[0] = outboxEntry{} // let the event's strings be collected
 		o.entries = o.entries[1:]
 		o.base++

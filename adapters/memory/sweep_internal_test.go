@@ -58,7 +58,8 @@ func TestSweepKeepsLiveEntries(t *testing.T) {
 func TestOutboxDropsThePublishedHead(t *testing.T) {
 	s := NewStore(NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)))
 	for i := range 100 {
-		s.outbox.append(domain.Event{ID: domain.EventID(domain.SagaID(fmt.Sprintf("s-%03d", i)), 1)})
+		saga := domain.SagaID(fmt.Sprintf("s-%03d", i))
+		s.outbox.append(domain.Event{ID: domain.EventID(saga, 1), SagaID: saga, Seq: 1})
 	}
 	var ids []string
 	for i := range 99 {
