@@ -71,6 +71,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 
+	defer sim.TuneGC(*buyers)()
 	var elapsed time.Duration // in the runs, not in shrinking their violations
 	summaries := make([]*sim.Summary, len(ss))
 	ran := 0 // strategies begun
