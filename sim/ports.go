@@ -126,12 +126,12 @@ func (s *simInventory) Release(ctx context.Context, p domain.ProductID, saga dom
 }
 
 func (s *simInventory) Level(ctx context.Context, p domain.ProductID) (domain.StockLevel, error) {
-	s.w.yield(ctx, "inventory.Level %s", p)
+	s.w.yieldQuiet(ctx, "inventory.Level %s", p)
 	return s.inner.Level(bg(ctx), p)
 }
 
 func (s *simInventory) Expired(ctx context.Context, now time.Time, limit int) ([]domain.Reservation, error) {
-	s.w.yield(ctx, "inventory.Expired")
+	s.w.yieldQuiet(ctx, "inventory.Expired")
 	return s.inner.Expired(bg(ctx), now, limit)
 }
 
@@ -151,12 +151,12 @@ type simLocker struct {
 }
 
 func (s *simLocker) Acquire(ctx context.Context, key, token string, ttl time.Duration) error {
-	s.w.yield(ctx, "lock.Acquire %s token %s", key, token)
+	s.w.yieldQuiet(ctx, "lock.Acquire %s token %s", key, token)
 	return s.inner.Acquire(bg(ctx), key, token, ttl)
 }
 
 func (s *simLocker) Release(ctx context.Context, key, token string) error {
-	s.w.yield(ctx, "lock.Release %s token %s", key, token)
+	s.w.yieldQuiet(ctx, "lock.Release %s token %s", key, token)
 	holder, held := s.inner.Holder(key)
 	var err error
 	if s.w.opts.Bugs.ReleaseWithoutToken && held {
@@ -169,7 +169,7 @@ func (s *simLocker) Release(ctx context.Context, key, token string) error {
 }
 
 func (s *simLocker) Extend(ctx context.Context, key, token string, ttl time.Duration) error {
-	s.w.yield(ctx, "lock.Extend %s token %s", key, token)
+	s.w.yieldQuiet(ctx, "lock.Extend %s token %s", key, token)
 	holder, held := s.inner.Holder(key)
 	err := s.inner.Extend(bg(ctx), key, token, ttl)
 	s.w.checkLock("extend", key, token, holder, held, err)
@@ -195,7 +195,7 @@ func (s *simStore) answerLost() bool {
 }
 
 func (s *simStore) Product(ctx context.Context, id domain.ProductID) (domain.Product, error) {
-	s.w.yield(ctx, "catalog.Product %s", id)
+	s.w.yieldQuiet(ctx, "catalog.Product %s", id)
 	if err := s.down(); err != nil {
 		return domain.Product{}, err
 	}
@@ -203,7 +203,7 @@ func (s *simStore) Product(ctx context.Context, id domain.ProductID) (domain.Pro
 }
 
 func (s *simStore) Products(ctx context.Context) ([]domain.Product, error) {
-	s.w.yield(ctx, "catalog.Products")
+	s.w.yieldQuiet(ctx, "catalog.Products")
 	if err := s.down(); err != nil {
 		return nil, err
 	}
@@ -408,7 +408,7 @@ func (s *simStore) CreateAll(ctx context.Context, sagas []*domain.Saga) error {
 }
 
 func (s *simStore) Saga(ctx context.Context, id domain.SagaID) (*domain.Saga, error) {
-	s.w.yield(ctx, "sagas.Saga %s", id)
+	s.w.yieldQuiet(ctx, "sagas.Saga %s", id)
 	if err := s.down(); err != nil {
 		return nil, err
 	}
@@ -417,7 +417,7 @@ func (s *simStore) Saga(ctx context.Context, id domain.SagaID) (*domain.Saga, er
 }
 
 func (s *simStore) Stale(ctx context.Context, now time.Time, limit int) ([]domain.SagaID, error) {
-	s.w.yield(ctx, "sagas.Stale")
+	s.w.yieldQuiet(ctx, "sagas.Stale")
 	if err := s.down(); err != nil {
 		return nil, err
 	}
@@ -433,7 +433,7 @@ func (s *simStore) Stale(ctx context.Context, now time.Time, limit int) ([]domai
 }
 
 func (s *simStore) Unpublished(ctx context.Context, limit int) ([]domain.Event, error) {
-	s.w.yield(ctx, "outbox.Unpublished")
+	s.w.yieldQuiet(ctx, "outbox.Unpublished")
 	if err := s.down(); err != nil {
 		return nil, err
 	}
@@ -441,7 +441,7 @@ func (s *simStore) Unpublished(ctx context.Context, limit int) ([]domain.Event, 
 }
 
 func (s *simStore) MarkPublished(ctx context.Context, ids []string) error {
-	s.w.yield(ctx, "outbox.MarkPublished %d", len(ids))
+	s.w.yieldQuiet(ctx, "outbox.MarkPublished %d", len(ids))
 	if err := s.down(); err != nil {
 		return err
 	}
@@ -457,7 +457,7 @@ type simPublisher struct {
 // batches late (after a later batch of other sagas: a broker keeps each
 // saga's order, being keyed by saga ID, but not the order across sagas).
 func (s *simPublisher) Publish(ctx context.Context, evs ...domain.Event) error {
-	s.w.yield(ctx, "events.Publish %d", len(evs))
+	s.w.yieldQuiet(ctx, "events.Publish %d", len(evs))
 	w := s.w
 	if w.opts.Bugs.LoseEvent && len(evs) > 1 {
 		evs = evs[:len(evs)-1] // planted: the batch's last event never leaves

@@ -47,6 +47,9 @@ type actor struct {
 	// a format and its arguments: formatted only for a recorded trace.
 	pending     string
 	pendingArgs []any
+	// pendingChanges: the pending call may change what the per-step
+	// check reads (yield, yieldQuiet).
+	pendingChanges bool
 	// compensated holds the sagas this actor last loaded, in a store
 	// update, as COMPENSATED: it must make no effect of theirs again.
 	compensated map[domain.SagaID]bool
@@ -56,6 +59,7 @@ type actorMsg struct {
 	done     bool
 	desc     string
 	args     []any
+	changes  bool
 	panicked string
 }
 
@@ -125,6 +129,9 @@ type world struct {
 
 	res       Result
 	violation *Violation
+	// changed says a step since the last per-step check may have changed
+	// what it reads (checkStep).
+	changed bool
 
 	ctx         context.Context // ends the run early (RunContext)
 	interrupted bool
@@ -137,7 +144,7 @@ func newWorld(o Options) (*world, error) {
 		ch = NewSeeded(o.Seed)
 	}
 	w := &world{
-		opts: o, ch: ch, ctx: context.Background(), clock: memory.NewClock(epoch), ids: memory.NewIDs("s"),
+		opts: o, ch: ch, ctx: context.Background(), changed: true, clock: memory.NewClock(epoch), ids: memory.NewIDs("s"),
 		supplied: map[domain.ProductID]int64{}, confirmed: map[domain.ProductID]int64{},
 		completed: map[domain.SagaID]bool{}, gatePending: map[domain.SagaID]domain.Reservation{},
 		unsettled: map[domain.ProductID]int64{},
@@ -382,6 +389,7 @@ func (w *world) stepActor(a *actor) {
 	if w.record {
 		w.tracef("%s: %s", a.name, fmt.Sprintf(a.pending, a.pendingArgs...))
 	}
+	w.changed = w.changed || a.pendingChanges
 	a.resume <- struct{}{}
 	msg := <-a.out
 	if msg.panicked != "" {
@@ -391,7 +399,7 @@ func (w *world) stepActor(a *actor) {
 		w.removeActor(a)
 		return
 	}
-	a.pending, a.pendingArgs = msg.desc, msg.args
+	a.pending, a.pendingArgs, a.pendingChanges = msg.desc, msg.args, msg.changes
 }
 
 func (w *world) removeActor(a *actor) {
@@ -409,11 +417,22 @@ func (w *world) removeActor(a *actor) {
 // outside an actor (setup, and the maintenance that brings the world to
 // rest) do not yield.
 func (w *world) yield(ctx context.Context, format string, args ...any) {
+	w.yieldFor(ctx, true, format, args...)
+}
+
+// yieldQuiet is yield for a call that changes nothing the per-step check
+// reads (a read, a lock, the outbox and the event log): the step that
+// makes it needs no check.
+func (w *world) yieldQuiet(ctx context.Context, format string, args ...any) {
+	w.yieldFor(ctx, false, format, args...)
+}
+
+func (w *world) yieldFor(ctx context.Context, changes bool, format string, args ...any) {
 	a, _ := ctx.Value(ctxKey{}).(*actor)
 	if a == nil {
 		return
 	}
-	a.out <- actorMsg{desc: format, args: args}
+	a.out <- actorMsg{desc: format, args: args, changes: changes}
 	<-a.resume
 	if a.inst.dead {
 		panic(crashed{})
@@ -497,6 +516,7 @@ func (w *world) failoverRedis() {
 	w.inv.Rewind(w.invReplica)
 	w.locker.Restore(w.lockReplica)
 	w.redisLost = true
+	w.changed = true
 	w.tracef("redis failover: writes since the last replication are lost")
 }
 
