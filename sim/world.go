@@ -3,9 +3,9 @@ package sim
 import (
 	"context"
 	"fmt"
+	"iter"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/flashsale/flashsale/adapters/memory"
@@ -38,11 +38,9 @@ type instance struct {
 }
 
 type actor struct {
-	name   string
-	inst   *instance
-	wk     *worker
-	resume chan struct{}
-	out    chan actorMsg
+	name string
+	inst *instance
+	wk   *worker
 	// pending is the call the actor waits to make when next scheduled, as
 	// a format and its arguments: formatted only for a recorded trace.
 	pending     string
@@ -94,7 +92,6 @@ type world struct {
 	actors    []*actor
 	workers   []*worker // every worker started
 	idle      []*worker // the workers with no actor
-	running   sync.WaitGroup
 	arrived   int
 	step      int
 	trace     []string
@@ -320,24 +317,13 @@ func (w *world) spawnBackground() {
 	})
 }
 
-// spawn starts an actor on an idle worker goroutine. It waits to be
-// scheduled before it does anything, and then runs only between its
-// yields.
+// spawn starts an actor on an idle worker. It waits to be scheduled
+// before it does anything, and then runs only between its yields.
 func (w *world) spawn(name string, inst *instance, what string, body func(context.Context)) {
 	wk := w.worker()
-	a := &actor{name: name, inst: inst, wk: wk, resume: wk.resume, out: wk.out, pending: "start: %s", pendingArgs: []any{what}}
+	a := &actor{name: name, inst: inst, wk: wk, pending: "start: %s", pendingArgs: []any{what}}
 	ctx := context.WithValue(context.Background(), ctxKey{}, a)
-	wk.jobs <- func() {
-		defer func() {
-			msg := actorMsg{done: true}
-			if r := recover(); r != nil {
-				if _, ok := r.(crashed); !ok {
-					msg.panicked = fmt.Sprintf("%v\n%s", r, debug.Stack())
-				}
-			}
-			a.out <- msg
-		}()
-		<-a.resume
+	wk.job = func() {
 		if a.inst.dead {
 			panic(crashed{})
 		}
@@ -347,14 +333,36 @@ func (w *world) spawn(name string, inst *instance, what string, body func(contex
 	w.tracef("spawn %s: %s", name, what)
 }
 
-// A worker is a goroutine that runs one actor after another: an actor's
-// end gives it back to the idle ones (removeActor), so a run starts a
-// goroutine, its channels and its stack per actor in flight at once, not
+// A worker is a coroutine (iter.Pull) that runs one actor after another.
+// The scheduler and the actor it steps switch directly, without the Go
+// scheduler: resume runs the actor until its next yield or its end, and
+// an actor's end gives its worker back to the idle ones (removeActor). So
+// a run starts a coroutine and its stack per actor in flight at once, not
 // per actor.
 type worker struct {
-	resume chan struct{}
-	out    chan actorMsg
-	jobs   chan func()
+	resume func() (actorMsg, bool)
+	stop   func()
+	// yield hands the scheduler the actor's next call and waits to be
+	// resumed; false when the worker is stopped.
+	yield func(actorMsg) bool
+	// job is the actor's body, set until it has begun.
+	job func()
+}
+
+// run runs the worker's job to its end or its crash.
+func (wk *worker) run() (msg actorMsg) {
+	job := wk.job
+	wk.job = nil
+	msg.done = true
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(crashed); !ok {
+				msg.panicked = fmt.Sprintf("%v\n%s", r, debug.Stack())
+			}
+		}
+	}()
+	job()
+	return msg
 }
 
 // worker returns an idle worker, or starts one.
@@ -364,23 +372,27 @@ func (w *world) worker() *worker {
 		w.idle = w.idle[:n-1]
 		return wk
 	}
-	wk := &worker{resume: make(chan struct{}), out: make(chan actorMsg), jobs: make(chan func(), 1)}
-	w.running.Go(func() {
-		for job := range wk.jobs {
-			job()
+	wk := &worker{}
+	wk.resume, wk.stop = iter.Pull(func(yield func(actorMsg) bool) {
+		wk.yield = yield
+		// Parked until its first job's first step, then after each job
+		// until the next one's.
+		if !yield(actorMsg{}) {
+			return
+		}
+		for yield(wk.run()) {
 		}
 	})
+	wk.resume() // to its first park
 	w.workers = append(w.workers, wk)
 	return wk
 }
 
-// stopWorkers ends every worker's goroutine and waits for them; no actor
-// may be left.
+// stopWorkers ends every worker; no actor may be left.
 func (w *world) stopWorkers() {
 	for _, wk := range w.workers {
-		close(wk.jobs)
+		wk.stop()
 	}
-	w.running.Wait()
 	w.workers, w.idle = nil, nil
 }
 
@@ -390,8 +402,7 @@ func (w *world) stepActor(a *actor) {
 		w.tracef("%s: %s", a.name, fmt.Sprintf(a.pending, a.pendingArgs...))
 	}
 	w.changed = w.changed || a.pendingChanges
-	a.resume <- struct{}{}
-	msg := <-a.out
+	msg := a.step()
 	if msg.panicked != "" {
 		w.fail("panic", "%s panicked: %s", a.name, msg.panicked)
 	}
@@ -400,6 +411,15 @@ func (w *world) stepActor(a *actor) {
 		return
 	}
 	a.pending, a.pendingArgs, a.pendingChanges = msg.desc, msg.args, msg.changes
+}
+
+// step runs the actor until its next yield or its end (msg.done).
+func (a *actor) step() actorMsg {
+	msg, ok := a.wk.resume()
+	if !ok {
+		panic("sim: a stopped worker was stepped")
+	}
+	return msg
 }
 
 func (w *world) removeActor(a *actor) {
@@ -432,8 +452,9 @@ func (w *world) yieldFor(ctx context.Context, changes bool, format string, args 
 	if a == nil {
 		return
 	}
-	a.out <- actorMsg{desc: format, args: args, changes: changes}
-	<-a.resume
+	if !a.wk.yield(actorMsg{desc: format, args: args, changes: changes}) {
+		panic(crashed{}) // its worker was stopped
+	}
 	if a.inst.dead {
 		panic(crashed{})
 	}
@@ -469,8 +490,7 @@ func (w *world) crash(inst *instance) {
 	inst.dead = true
 	for _, a := range append([]*actor(nil), w.actors...) {
 		if a.inst == inst {
-			a.resume <- struct{}{}
-			<-a.out
+			a.step()
 			w.removeActor(a)
 			if strings.Contains(a.name, "/b") {
 				w.res.Crashed++
@@ -498,8 +518,7 @@ func (w *world) stopActors() {
 		inst.dead = true
 	}
 	for _, a := range w.actors {
-		a.resume <- struct{}{}
-		<-a.out
+		a.step()
 		w.idle = append(w.idle, a.wk)
 	}
 	w.actors = nil
