@@ -262,7 +262,7 @@ func (s *Store) Create(ctx context.Context, saga *domain.Saga) error {
 	if _, exists := s.sagas[saga.ID]; exists {
 		return fmt.Errorf("create saga %s: %w", saga.ID, domain.ErrDuplicate)
 	}
-	if err := s.commitLocked(nil, saga, now); err != nil {
+	if err := s.commitLocked(nil, saga, now, false); err != nil {
 		return fmt.Errorf("create saga %s: %w", saga.ID, err)
 	}
 	return nil
@@ -279,7 +279,9 @@ func (s *Store) Create(ctx context.Context, saga *domain.Saga) error {
 // matching domain.ErrInvalidInput or domain.ErrInvalidTransition). Events
 // beyond the stored timeline enter the outbox in the same write. The
 // version is bumped even if fn changed nothing, as a database row update
-// would. The returned saga is a copy of what was stored.
+// would. The returned saga is a copy of what was stored. The saga fn is
+// given is the store's working copy, which it stores: fn must not keep
+// it.
 func (s *Store) Update(ctx context.Context, id domain.SagaID, fn func(*domain.Saga) error) (*domain.Saga, error) {
 	for range MaxUpdateAttempts {
 		if err := contextErr(ctx); err != nil {
@@ -318,7 +320,7 @@ func (s *Store) Update(ctx context.Context, id domain.SagaID, fn func(*domain.Sa
 			s.mu.Unlock()
 			continue // lost the race: apply fn again to the newer record
 		}
-		err := s.commitLocked(current.saga, working, now)
+		err := s.commitLocked(current.saga, working, now, true)
 		var out *domain.Saga
 		if err == nil {
 			out = s.sagas[id].saga.Clone()
@@ -334,8 +336,9 @@ func (s *Store) Update(ctx context.Context, id domain.SagaID, fn func(*domain.Sa
 
 // commitLocked stores next as the saga's record replacing prev (nil for a
 // new saga) with every effect of the write, or returns an error having
-// changed nothing. The caller holds s.mu.
-func (s *Store) commitLocked(prev, next *domain.Saga, now time.Time) error {
+// changed nothing. owned says next is the store's own copy, stored as it
+// is (applyLocked). The caller holds s.mu.
+func (s *Store) commitLocked(prev, next *domain.Saga, now time.Time, owned bool) error {
 	// Every check comes before the first change, so a refused write leaves
 	// the store exactly as it was.
 	if err := s.checkLocked(prev, next, nil); err != nil {
@@ -358,7 +361,7 @@ func (s *Store) commitLocked(prev, next *domain.Saga, now time.Time) error {
 	if sold > 0 {
 		s.products[product.ID] = product
 	}
-	s.applyLocked(prev, next, now)
+	s.applyLocked(prev, next, now, owned)
 	return nil
 }
 
@@ -394,8 +397,9 @@ func (s *Store) checkLocked(prev, next *domain.Saga, claimed map[domain.OrderID]
 // checkLocked, at prev's version + 1: the order index, the record, the
 // indexes of unfinished and finished sagas, and the new events in the
 // outbox. now is the write's time. The product's stock is the caller's.
-// The caller holds s.mu.
-func (s *Store) applyLocked(prev, next *domain.Saga, now time.Time) {
+// next is copied unless owned: the store's own working copy, which
+// nobody else holds. The caller holds s.mu.
+func (s *Store) applyLocked(prev, next *domain.Saga, now time.Time, owned bool) {
 	var (
 		prevVersion int64
 		prevEvents  int
@@ -412,7 +416,10 @@ func (s *Store) applyLocked(prev, next *domain.Saga, now time.Time) {
 	if next.HasOrder() {
 		s.orders[next.Order.ID] = next.ID
 	}
-	stored := next.Clone()
+	stored := next
+	if !owned {
+		stored = next.Clone()
+	}
 	stored.Version = prevVersion + 1
 	if stored.HasOrder() {
 		stored.Order.Version = stored.Version
@@ -494,7 +501,7 @@ func (s *Store) WriteAll(ctx context.Context, changes []ports.SagaChange) ([]*do
 
 	out := make([]*domain.Saga, len(changes))
 	for i, c := range changes {
-		s.applyLocked(current[i], c.Next, now)
+		s.applyLocked(current[i], c.Next, now, false)
 		out[i] = s.sagas[c.Next.ID].saga.Clone()
 	}
 	return out, nil
@@ -531,7 +538,7 @@ func (s *Store) CreateAll(ctx context.Context, sagas []*domain.Saga) error {
 		}
 	}
 	for _, saga := range sagas {
-		s.applyLocked(nil, saga, now)
+		s.applyLocked(nil, saga, now, false)
 	}
 	return nil
 }
