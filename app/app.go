@@ -136,6 +136,16 @@ func (a *App) useSaga(steps []SagaStep) {
 	a.saga, a.dependencies = steps, dependenciesOf(steps)
 }
 
+// detached is context.WithoutCancel(ctx), or ctx itself when nothing can
+// cancel it (no Done channel: no cancellation and no deadline), which
+// saves a layer every later Value lookup walks through.
+func detached(ctx context.Context) context.Context {
+	if ctx.Done() == nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
+}
+
 // withTimeout is context.WithTimeout, but a no-op under
 // Hooks.VirtualTime.
 func (a *App) withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {

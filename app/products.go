@@ -54,7 +54,7 @@ func (a *App) Product(ctx context.Context, id domain.ProductID, opts ReadOptions
 		}
 	}
 	v, err := a.collapse(&a.levels, string(id), func() (any, error) {
-		lctx, cancel := a.withTimeout(context.WithoutCancel(ctx), a.cfg.StepTimeout)
+		lctx, cancel := a.withTimeout(detached(ctx), a.cfg.StepTimeout)
 		defer cancel()
 		at := a.now()
 		level, err := a.d.Inventory.Level(lctx, id)
@@ -116,7 +116,7 @@ func (a *App) productDetails(ctx context.Context, id domain.ProductID, fresh boo
 	v, err := a.collapse(&a.reads, string(id), func() (any, error) {
 		// Detached from the first caller's context: its cancellation must
 		// not fail the other callers waiting on the same read.
-		rctx, cancel := a.withTimeout(context.WithoutCancel(ctx), a.cfg.StepTimeout)
+		rctx, cancel := a.withTimeout(detached(ctx), a.cfg.StepTimeout)
 		defer cancel()
 		p, err := a.d.Catalog.Product(rctx, id)
 		if err != nil {

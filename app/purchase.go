@@ -245,7 +245,7 @@ func (a *App) purchase(ctx context.Context, id domain.SagaID, req domain.Purchas
 	}
 	// The saga runs to its end even if the client goes away: stopping
 	// half-way would leave work for recovery for no reason.
-	ctx, cancel := a.withTimeout(context.WithoutCancel(ctx), a.cfg.SagaTimeout)
+	ctx, cancel := a.withTimeout(detached(ctx), a.cfg.SagaTimeout)
 	defer cancel()
 
 	// The price, from the near cache or the product cache: a purchase of a

@@ -126,7 +126,7 @@ func (g *lockGate) enter(ctx context.Context, product domain.ProductID) (func(),
 	return func() {
 		// Release even if the saga's context has ended: a lock left behind
 		// blocks the product until its TTL.
-		rctx, cancel := g.withTimeout(context.WithoutCancel(ctx))
+		rctx, cancel := g.withTimeout(detached(ctx))
 		defer cancel()
 		if err := g.locker.Release(rctx, key, token); err != nil {
 			// ErrLockLost: the saga outlived the TTL and someone else may

@@ -73,12 +73,29 @@ func ParseEventID(id string) (SagaID, int, bool) {
 	if i <= 0 {
 		return "", 0, false
 	}
-	seq, err := strconv.Atoi(id[i+1:])
+	digits := id[i+1:]
+	for j := range len(digits) {
+		if digits[j] < '0' || digits[j] > '9' {
+			return "", 0, false
+		}
+	}
+	seq, err := strconv.Atoi(digits)
 	saga := SagaID(id[:i])
-	if err != nil || seq < 1 || saga.Validate() != nil || EventID(saga, seq) != id {
+	// EventID pads to three digits and no further: anything else is not
+	// its output.
+	if err != nil || seq < 1 || len(digits) != max(3, decimalDigits(seq)) || saga.Validate() != nil {
 		return "", 0, false
 	}
 	return saga, seq, true
+}
+
+// decimalDigits is the number of digits of n >= 0 in base 10.
+func decimalDigits(n int) int {
+	d := 1
+	for ; n >= 10; n /= 10 {
+		d++
+	}
+	return d
 }
 
 // IsCompensation reports whether t is one of the compensation events.

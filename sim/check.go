@@ -68,7 +68,7 @@ func (w *world) readAfresh(ctx context.Context, id domain.SagaID) {
 // actor that found a saga COMPENSATED makes no gateway or gate call for it.
 func (w *world) checkEffect(ctx context.Context, op string, saga domain.SagaID) {
 	if a, _ := ctx.Value(ctxKey{}).(*actor); a != nil && a.compensated[saga] {
-		w.fail("I4", "%s: %s of saga %s after it found the saga COMPENSATED", a.name, op, saga)
+		w.fail("I4", "%s: %s of saga %s after it found the saga COMPENSATED", a.name(), op, saga)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"iter"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/flashsale/flashsale/adapters/memory"
@@ -38,9 +37,14 @@ type instance struct {
 }
 
 type actor struct {
-	name string
 	inst *instance
-	wk   *worker
+	// buyer is the buyer's number, 0 for a background round; tries counts
+	// the buyer's retries before this one.
+	buyer, tries int
+	wk           *worker
+	// starting: the actor has not run yet (its pending is what it will
+	// do, not a call).
+	starting bool
 	// pending is the call the actor waits to make when next scheduled, as
 	// a format and its arguments: formatted only for a recorded trace.
 	pending     string
@@ -290,15 +294,11 @@ func (w *world) arrive() {
 
 func (w *world) spawnBuyer(b buyer) {
 	inst := w.instances[w.ch.Intn(len(w.instances), "instance")]
-	name := fmt.Sprintf("%s/b%d", inst.name, b.n)
-	if b.tries > 0 {
-		name += fmt.Sprintf(".%d", b.tries)
-	}
-	w.spawn(name, inst, fmt.Sprintf("buy %s x%d key=%q", b.req.ProductID, b.req.Qty, b.key), func(ctx context.Context) {
+	w.spawn(&actor{inst: inst, buyer: b.n, tries: b.tries}, func(ctx context.Context) {
 		start := w.clock.Now()
 		s, err := inst.app.Purchase(ctx, b.req, b.key)
 		w.outcome(b, s, err, w.clock.Now().Sub(start))
-	})
+	}, "buy %s x%d key=%q", b.req.ProductID, b.req.Qty, b.key)
 }
 
 func (w *world) spawnBackground() {
@@ -307,30 +307,48 @@ func (w *world) spawnBackground() {
 		return
 	}
 	inst.background = true
-	w.spawn(inst.name+"/bg", inst, "recover, reap, relay", func(ctx context.Context) {
+	w.spawn(&actor{inst: inst}, func(ctx context.Context) {
 		defer func() { inst.background = false }()
 		n, _ := inst.app.RecoverStale(ctx)
 		w.res.Recovered += n
 		n, _ = inst.app.ReapExpired(ctx)
 		w.res.Reaped += n
 		_, _ = inst.app.RelayEvents(ctx)
-	})
+	}, "recover, reap, relay")
 }
 
-// spawn starts an actor on an idle worker. It waits to be scheduled
-// before it does anything, and then runs only between its yields.
-func (w *world) spawn(name string, inst *instance, what string, body func(context.Context)) {
-	wk := w.worker()
-	a := &actor{name: name, inst: inst, wk: wk, pending: "start: %s", pendingArgs: []any{what}}
+// spawn starts actor a (its instance, and its buyer if it is one) on an
+// idle worker, to run body; what and its args say what it does (formatted
+// only for a trace). It waits to be scheduled before it does anything, and
+// then runs only between its yields.
+func (w *world) spawn(a *actor, body func(context.Context), what string, args ...any) {
+	a.wk = w.worker()
+	a.pending, a.pendingArgs = what, args
+	a.starting = true
 	ctx := context.WithValue(context.Background(), ctxKey{}, a)
-	wk.job = func() {
+	a.wk.job = func() {
 		if a.inst.dead {
 			panic(crashed{})
 		}
 		body(ctx)
 	}
 	w.actors = append(w.actors, a)
-	w.tracef("spawn %s: %s", name, what)
+	if w.record {
+		w.tracef("spawn %s: %s", a.name(), fmt.Sprintf(what, args...))
+	}
+}
+
+// name is the actor's name in traces and reports: its instance's, and
+// /b<n> for buyer n (.<k> for its k-th retry) or /bg for a background
+// round.
+func (a *actor) name() string {
+	switch {
+	case a.buyer == 0:
+		return a.inst.name + "/bg"
+	case a.tries > 0:
+		return fmt.Sprintf("%s/b%d.%d", a.inst.name, a.buyer, a.tries)
+	}
+	return fmt.Sprintf("%s/b%d", a.inst.name, a.buyer)
 }
 
 // A worker is a coroutine (iter.Pull) that runs one actor after another.
@@ -399,12 +417,17 @@ func (w *world) stopWorkers() {
 // stepActor lets a run until its next yield or its end.
 func (w *world) stepActor(a *actor) {
 	if w.record {
-		w.tracef("%s: %s", a.name, fmt.Sprintf(a.pending, a.pendingArgs...))
+		desc := fmt.Sprintf(a.pending, a.pendingArgs...)
+		if a.starting {
+			desc = "start: " + desc
+		}
+		w.tracef("%s: %s", a.name(), desc)
 	}
+	a.starting = false
 	w.changed = w.changed || a.pendingChanges
 	msg := a.step()
 	if msg.panicked != "" {
-		w.fail("panic", "%s panicked: %s", a.name, msg.panicked)
+		w.fail("panic", "%s panicked: %s", a.name(), msg.panicked)
 	}
 	if msg.done {
 		w.removeActor(a)
@@ -492,7 +515,7 @@ func (w *world) crash(inst *instance) {
 		if a.inst == inst {
 			a.step()
 			w.removeActor(a)
-			if strings.Contains(a.name, "/b") {
+			if a.buyer > 0 {
 				w.res.Crashed++
 				w.res.Sagas++
 			}

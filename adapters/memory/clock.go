@@ -14,21 +14,25 @@ var _ ports.Clock = (*Clock)(nil)
 // called, so a test or the simulator decides exactly when deadlines, leases
 // and TTLs pass. It is safe for concurrent use.
 type Clock struct {
-	mu  sync.Mutex // serialises the writers
-	now atomic.Pointer[time.Time]
+	mu sync.Mutex // serialises the writers
+	// ns is the time in Unix nanoseconds, read without a lock; loc is the
+	// location of the start time, which the clock keeps showing.
+	ns  atomic.Int64
+	loc *time.Location
 }
 
-// NewClock returns a clock showing start.
+// NewClock returns a clock showing start, which must lie between the years
+// 1678 and 2262 (Unix nanoseconds).
 func NewClock(start time.Time) *Clock {
-	c := &Clock{}
-	c.now.Store(&start)
+	c := &Clock{loc: start.Location()}
+	c.ns.Store(start.UnixNano())
 	return c
 }
 
 // Now returns the clock's current time. It takes no lock: it is read far
 // more often than it moves.
 func (c *Clock) Now() time.Time {
-	return *c.now.Load()
+	return time.Unix(0, c.ns.Load()).In(c.loc)
 }
 
 // Advance moves the clock forward by d and returns the new time. A negative
@@ -40,9 +44,8 @@ func (c *Clock) Advance(d time.Duration) time.Time {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	next := c.now.Load().Add(d)
-	c.now.Store(&next)
-	return next
+	c.ns.Add(int64(d))
+	return c.Now()
 }
 
 // Set makes the clock show t, which may be earlier than its current time
@@ -50,5 +53,5 @@ func (c *Clock) Advance(d time.Duration) time.Time {
 func (c *Clock) Set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.now.Store(&t)
+	c.ns.Store(t.UnixNano())
 }
