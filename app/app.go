@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"reflect"
 	"sort"
@@ -61,10 +62,11 @@ type App struct {
 	// saga is the purchase saga's declaration (sagadef.go) that run and
 	// compensate execute; dependencies names the dependency each step,
 	// compensation and bookkeeping write calls.
-	saga         []SagaStep
-	dependencies map[string]ports.Dependency
-	metrics      ports.Metrics
-	tracer       trace.Tracer // nil: no spans (span)
+	saga            []SagaStep
+	dependencies    map[string]ports.Dependency
+	pointOfNoReturn int // the index of saga's first step without a compensation
+	metrics         ports.Metrics
+	tracer          trace.Tracer // nil: no spans (span)
 }
 
 // Hooks let tests stop a saga at a chosen point, as if the process died
@@ -114,7 +116,9 @@ func New(d Deps, cfg Config, hooks Hooks) (*App, error) {
 		near:       &nearCache{ttl: cfg.NearCacheTTL},
 		adm:        &admission{limit: int64(cfg.MaxInFlightPerProduct), ttl: cfg.SoldOutTTL},
 		relayToken: cfg.InstanceID + "-" + d.IDs.NewID()}
-	a.useSaga(purchaseSaga)
+	if err := a.useSaga(purchaseSaga); err != nil {
+		return nil, fmt.Errorf("the purchase saga's declaration: %w", err)
+	}
 	if w, ok := d.Sagas.(ports.SagaBatchWriter); ok {
 		a.batch = w
 		a.confirms = newGroupWriter[ports.SagaChange, *domain.Saga](cfg.MaxConfirmGroup, hooks, CrashInConfirmGroup, sagaOfChange)
@@ -131,9 +135,14 @@ func New(d Deps, cfg Config, hooks Hooks) (*App, error) {
 	return a, nil
 }
 
-// useSaga makes steps the purchase saga's declaration that a runs.
-func (a *App) useSaga(steps []SagaStep) {
-	a.saga, a.dependencies = steps, dependenciesOf(steps)
+// useSaga makes steps the purchase saga's declaration that a runs, once
+// checkSaga accepts it.
+func (a *App) useSaga(steps []SagaStep) error {
+	if err := checkSaga(steps); err != nil {
+		return err
+	}
+	a.saga, a.dependencies, a.pointOfNoReturn = steps, dependenciesOf(steps), pointOfNoReturn(steps)
+	return nil
 }
 
 // detached is context.WithoutCancel(ctx), or ctx itself when nothing can

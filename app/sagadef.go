@@ -36,7 +36,8 @@ type SagaStep struct {
 	// events when the saga is written (domain.Start, Saga.Complete), in
 	// the steps' order.
 	Event domain.EventType
-	// Compensation undoes the step; nil for the point of no return.
+	// Compensation undoes the step; nil for the point of no return (the
+	// first step without one) and the steps after it.
 	Compensation *SagaCompensation
 
 	// The step's behaviour, run by the engine (App.run) in this order:
@@ -45,11 +46,19 @@ type SagaStep struct {
 	//   - act is the call to the dependency, measured under Name within
 	//     the step timeout (unless measuresItself: the confirm's group
 	//     write measures itself);
-	//   - failed, optional, decides what an error of act means; without
-	//     it a step before the first commit ends the saga with its error,
-	//     and one after it compensates (reason "<name>_failed");
+	//   - failed decides what an error of act means. It is required up to
+	//     the first commit (firstCommit), where nothing is stored to
+	//     compensate from; without it, a step before the point of no
+	//     return compensates (reason "<name>_failed"), and a step after it
+	//     leaves the sale standing, its failure logged and measured;
 	//   - done, optional, runs once act succeeded, before CrashAfter;
 	//   - then, optional, runs past CrashAfter and may end the saga.
+	// firstCommit marks the step whose success stores the saga: from then
+	// on the saga can be compensated (and recovered). A step before it has
+	// no stored saga to be compensated from, neither by this request nor
+	// by recovery: what it holds must run out by itself when the saga is
+	// never stored, as the reservation does at its deadline (the reaper).
+	firstCommit    bool
 	prepare        func(a *App, ctx context.Context, r *sagaRun) (context.Context, *ending)
 	act            func(a *App, ctx context.Context, r *sagaRun) error
 	measuresItself bool
@@ -104,8 +113,8 @@ var purchaseSaga = []SagaStep{
 	},
 	{
 		Name: domain.StepCreateOrder, Dependency: ports.DependencyStore, CrashAfter: CrashAfterCreateOrder,
-		Event:   domain.EventOrderCreated,
-		prepare: (*App).startSaga, act: (*App).createOrder, failed: (*App).createFailed, done: (*App).created,
+		Event:       domain.EventOrderCreated,
+		firstCommit: true, prepare: (*App).startSaga, act: (*App).createOrder, failed: (*App).createFailed, done: (*App).created,
 		// The cancel is one write with the refund's record, so the crash
 		// point after it is named for the refund.
 		Compensation: &SagaCompensation{
@@ -137,6 +146,50 @@ var bookkeeping = map[string]ports.Dependency{
 
 // SagaSteps returns the purchase saga's declaration, in order.
 func SagaSteps() []SagaStep { return slices.Clone(purchaseSaga) }
+
+// checkSaga refuses a declaration the engine cannot run safely: one
+// without exactly one first commit, or without a point of no return after
+// it; a step without an action; a step up to the first commit that does
+// not answer its own failures (nothing is stored yet to compensate from);
+// a compensation without its undo.
+func checkSaga(steps []SagaStep) error {
+	commit, pnr := -1, pointOfNoReturn(steps)
+	for i, s := range steps {
+		switch {
+		case s.act == nil:
+			return fmt.Errorf("saga step %s has no action", s.Name)
+		case s.Compensation != nil && s.Compensation.undo == nil:
+			return fmt.Errorf("saga step %s: its compensation %s has no undo", s.Name, s.Compensation.Name)
+		case s.firstCommit && commit >= 0:
+			return fmt.Errorf("saga steps %s and %s both make the first commit", steps[commit].Name, s.Name)
+		case s.firstCommit:
+			commit = i
+		}
+		if commit < 0 || s.firstCommit {
+			if s.failed == nil {
+				return fmt.Errorf("saga step %s comes before the saga is stored and must answer its own failures", s.Name)
+			}
+		}
+	}
+	if commit < 0 {
+		return errors.New("the saga has no first commit")
+	}
+	if pnr <= commit || pnr == len(steps) {
+		return errors.New("the saga has no point of no return after its first commit")
+	}
+	return nil
+}
+
+// pointOfNoReturn is the index of the first step without a compensation,
+// len(steps) if none.
+func pointOfNoReturn(steps []SagaStep) int {
+	for i, s := range steps {
+		if s.Compensation == nil {
+			return i
+		}
+	}
+	return len(steps)
+}
 
 // crashPointsOf lists a declaration's crash points in the order a saga
 // passes them: each step's inside and after, then the compensation's
@@ -198,6 +251,7 @@ func (a *App) reserveFailed(ctx context.Context, r *sagaRun, err error) *ending 
 		if rc, xerr := a.existing(ctx, r.id, r.req); !errors.Is(xerr, domain.ErrSagaNotFound) {
 			return endWith(rc, xerr)
 		}
+		return endWith(Receipt{}, fmt.Errorf("reserve: %w", err))
 	}
 	if errors.Is(err, domain.ErrUnavailable) {
 		// The reserve may have applied before the error (a timeout): give
@@ -268,7 +322,6 @@ func (a *App) createFailed(ctx context.Context, r *sagaRun, err error) *ending {
 }
 
 func (a *App) created(r *sagaRun) {
-	r.stored = true
 	r.saga.Version = 1 // as Create stored it (ports.SagaStore)
 	a.notifyRelay()
 }

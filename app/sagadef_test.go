@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flashsale/flashsale/adapters/memory"
 	"github.com/flashsale/flashsale/adapters/payment"
 	"github.com/flashsale/flashsale/app"
 	"github.com/flashsale/flashsale/domain"
@@ -166,6 +167,9 @@ func TestTheEventsFollowTheDeclaration(t *testing.T) {
 			compensations = append(compensations, string(s.Compensation.Event))
 		}
 	}
+	if len(forward) < len(app.SagaSteps()) || len(compensations) < 3 {
+		t.Fatalf("declared events %v and %v: every step and compensation of the purchase records one", forward, compensations)
+	}
 	events := func(a *app.App, id domain.SagaID) []string {
 		t.Helper()
 		evs, err := a.SagaEvents(context.Background(), id)
@@ -203,5 +207,36 @@ func TestTheEventsFollowTheDeclaration(t *testing.T) {
 	}
 	if f := only(got, forward); slices.Contains(f, string(domain.EventOrderConfirmed)) {
 		t.Fatalf("a compensated saga recorded its confirm: %v", got)
+	}
+}
+
+// lateReleased is a gate that answers a reserve "released" (an earlier
+// request with the key reserved and was undone) only once the step's
+// deadline has passed.
+type lateReleased struct{ *memory.Inventory }
+
+func (g lateReleased) Reserve(ctx context.Context, _ domain.Reservation) error {
+	<-ctx.Done()
+	return domain.ErrReservationReleased
+}
+
+func (g lateReleased) ReserveFresh(ctx context.Context, r domain.Reservation) (bool, error) {
+	return false, g.Reserve(ctx, r)
+}
+
+// TestAReleasedReserveAnsweredLateStoresNothing: a reserve answered
+// "released" after its deadline (so the error also reads as unavailable)
+// for a key with no saga stored ends the request with that error, and
+// stores nothing: no abort record fences the key.
+func TestAReleasedReserveAnsweredLateStoresNothing(t *testing.T) {
+	w := newWorld(t)
+	a := w.appWith(app.Config{StepTimeout: 20 * time.Millisecond}, app.Hooks{}, func(d *app.Deps) { d.Inventory = lateReleased{w.inv} })
+	w.supply(a, "p", 5)
+	_, err := a.Buy(context.Background(), domain.PurchaseRequest{ProductID: "p", Qty: 1}, "key-1")
+	if !errors.Is(err, domain.ErrReservationReleased) {
+		t.Fatalf("got %v, want the reserve's answer", err)
+	}
+	if s, err := w.store.Saga(context.Background(), app.SagaIDForKey("key-1")); !errors.Is(err, domain.ErrSagaNotFound) {
+		t.Fatalf("the key's saga is stored: %+v, %v", s, err)
 	}
 }

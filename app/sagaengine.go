@@ -33,11 +33,10 @@ type sagaRun struct {
 	// own says the reservation held is this request's own, not one an
 	// earlier request with its key took.
 	own bool
-	// saga is the saga of the first commit, stored once stored is set;
-	// done is the COMPLETED saga.
-	saga   *domain.Saga
-	stored bool
-	done   *domain.Saga
+	// saga is the saga of the first commit (set just before it); done is
+	// the COMPLETED saga.
+	saga *domain.Saga
+	done *domain.Saga
 }
 
 // An ending ends a saga's forward run before its last step: with an answer
@@ -81,7 +80,10 @@ func (a *App) run(ctx context.Context, r *sagaRun) (Receipt, error) {
 			if errors.Is(err, ErrCrashed) {
 				return Receipt{}, err
 			}
-			return a.end(ctx, r, a.failed(ctx, st, r, err))
+			if end := a.failed(ctx, i, st, r, err); end != nil {
+				return a.end(ctx, r, end)
+			}
+			continue // past the point of no return: the sale stands
 		}
 		if st.done != nil {
 			st.done(a, r)
@@ -106,17 +108,19 @@ func (a *App) act(ctx context.Context, st *SagaStep, r *sagaRun) error {
 	return a.timed(ctx, string(st.Name), func(ctx context.Context) error { return st.act(a, ctx, r) })
 }
 
-// failed is what a step's failure means: the step's own answer, or by
-// default the error before the first commit (after giving the reservation
-// back: nothing stored needs it) and a compensation after it.
-func (a *App) failed(ctx context.Context, st *SagaStep, r *sagaRun, err error) *ending {
+// failed is what the failure of step i means: the step's own answer, or
+// by default a compensation before the point of no return (checkSaga
+// holds that such a step comes after the first commit), and after it
+// nothing: the sale is durable and stands, the failure logged (and
+// measured under the step's name).
+func (a *App) failed(ctx context.Context, i int, st *SagaStep, r *sagaRun, err error) *ending {
 	if st.failed != nil {
 		return st.failed(a, ctx, r, err)
 	}
 	err = fmt.Errorf("%s: %w", st.Name, err)
-	if !r.stored {
-		a.abortUncommitted(ctx, r.res)
-		return endWith(Receipt{}, err)
+	if i > a.pointOfNoReturn {
+		a.log.ErrorContext(ctx, "a saga step after the point of no return failed; the sale stands", "step", st.Name, "err", err)
+		return nil
 	}
 	return compensateFor(string(st.Name)+"_failed", err)
 }

@@ -116,7 +116,16 @@ type receiptFixture struct {
 	app      *App
 }
 
+// newReceiptFixture is an app whose purchase has the receipt step before
+// the confirm.
 func newReceiptFixture(t *testing.T, s Strategy) *receiptFixture {
+	t.Helper()
+	return newReceiptFixtureWith(t, s, func(steps []SagaStep, receipt SagaStep) []SagaStep {
+		return withStepBefore(steps, domain.StepConfirm, receipt)
+	})
+}
+
+func newReceiptFixtureWith(t *testing.T, s Strategy, place func(steps []SagaStep, receipt SagaStep) []SagaStep) *receiptFixture {
 	t.Helper()
 	f := &receiptFixture{
 		clock: memory.NewClock(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)), steps: &stepLog{},
@@ -136,7 +145,9 @@ func newReceiptFixture(t *testing.T, s Strategy) *receiptFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.useSaga(withStepBefore(purchaseSaga, domain.StepConfirm, receiptStep(f.receipts)))
+	if err := a.useSaga(place(purchaseSaga, receiptStep(f.receipts))); err != nil {
+		t.Fatal(err)
+	}
 	f.app = a
 	if _, err := a.Supply(context.Background(), domain.Supply{ID: "p", Name: "p", PriceMinor: 700, AddStock: 5}); err != nil {
 		t.Fatal(err)
@@ -221,6 +232,24 @@ func TestAFourthStepIsOneEntry(t *testing.T) {
 				f.stockBack(t)
 			})
 
+			t.Run("past the point of no return a failed receipt leaves the sale", func(t *testing.T) {
+				f := newReceiptFixtureWith(t, s, func(steps []SagaStep, receipt SagaStep) []SagaStep {
+					receipt.Compensation = nil // nothing after the point of no return is undone
+					return append(slices.Clone(steps), receipt)
+				})
+				f.receipts.fail = errors.New("printer on fire")
+				r, err := f.buy(t)
+				if err != nil || r.Saga == nil || r.Saga.Status != domain.SagaCompleted {
+					t.Fatalf("got %+v, %v; want the completed sale", r, err)
+				}
+				if got := f.steps.take(all...); !slices.Equal(got, append(slices.Clone(forward[:3]), "confirm", "receipt")) {
+					t.Fatalf("ran %v", got)
+				}
+				if e, _ := f.pay.Entry(r.Saga.ID); !e.Charged || e.Refunded {
+					t.Fatalf("payment of the sale: %+v, want charged and kept", e)
+				}
+			})
+
 			t.Run("a receipts service away is named", func(t *testing.T) {
 				f := newReceiptFixture(t, s)
 				f.receipts.fail = fmt.Errorf("receipts: %w", domain.ErrUnavailable)
@@ -259,5 +288,35 @@ func TestAFourthStepIsOneEntry(t *testing.T) {
 				f.stockBack(t)
 			})
 		})
+	}
+}
+
+// TestTheDeclarationIsChecked: the engine refuses a declaration it cannot
+// run safely, and the purchase saga's passes.
+func TestTheDeclarationIsChecked(t *testing.T) {
+	if err := checkSaga(purchaseSaga); err != nil {
+		t.Fatalf("the purchase saga: %v", err)
+	}
+	receipt := receiptStep(nil)
+	noCommit := slices.Clone(purchaseSaga)
+	noCommit[1].firstCommit = false
+	twoCommits := slices.Clone(purchaseSaga)
+	twoCommits[2].firstCommit = true
+	noEnd := slices.Clone(purchaseSaga[:3])
+	noUndo := slices.Clone(purchaseSaga)
+	noUndo[2].Compensation = &SagaCompensation{Name: "refund"}
+	noAct := withStepBefore(purchaseSaga, domain.StepConfirm, SagaStep{Name: "nothing", Compensation: receipt.Compensation})
+	for name, steps := range map[string][]SagaStep{
+		"a step that cannot answer its failures before the first commit": withStepBefore(purchaseSaga, domain.StepCreateOrder, receipt),
+		"a step that cannot answer its failures first":                   withStepBefore(purchaseSaga, domain.StepReserve, receipt),
+		"no first commit":             noCommit,
+		"two first commits":           twoCommits,
+		"no point of no return":       noEnd,
+		"a compensation without undo": noUndo,
+		"a step without an action":    noAct,
+	} {
+		if err := checkSaga(steps); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }

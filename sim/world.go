@@ -445,6 +445,14 @@ func (a *actor) step() actorMsg {
 	return msg
 }
 
+// unwind steps an actor whose instance is dead: it ends at once, at the
+// yield it waits in, without making a call.
+func (w *world) unwind(a *actor) {
+	if msg := a.step(); !msg.done {
+		panic("sim: a dying actor yielded again (a deferred port call?) instead of ending")
+	}
+}
+
 func (w *world) removeActor(a *actor) {
 	w.idle = append(w.idle, a.wk)
 	for i, b := range w.actors {
@@ -513,7 +521,7 @@ func (w *world) crash(inst *instance) {
 	inst.dead = true
 	for _, a := range append([]*actor(nil), w.actors...) {
 		if a.inst == inst {
-			a.step()
+			w.unwind(a)
 			w.removeActor(a)
 			if a.buyer > 0 {
 				w.res.Crashed++
@@ -541,7 +549,7 @@ func (w *world) stopActors() {
 		inst.dead = true
 	}
 	for _, a := range w.actors {
-		a.step()
+		w.unwind(a)
 		w.idle = append(w.idle, a.wk)
 	}
 	w.actors = nil

@@ -48,8 +48,9 @@ func (c *Clock) Advance(d time.Duration) time.Time {
 	return c.Now()
 }
 
-// Set makes the clock show t, which may be earlier than its current time
-// (a simulated clock jump).
+// Set makes the clock show the instant t, which may be earlier than its
+// current time (a simulated clock jump), in the start's location. Like the
+// start, t must lie between the years 1678 and 2262.
 func (c *Clock) Set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
