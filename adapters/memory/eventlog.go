@@ -3,7 +3,7 @@ package memory
 import (
 	"context"
 	"fmt"
-	"slices"
+	"iter"
 	"sync"
 
 	"github.com/flashsale/flashsale/domain"
@@ -23,10 +23,16 @@ var _ ports.EventPublisher = (*EventLog)(nil)
 type EventLog struct {
 	limit int
 
-	mu         sync.Mutex
-	deliveries []domain.Event
-	failNext   int
+	mu sync.Mutex
+	// chunks holds the deliveries in order, chunkSize to a chunk (the last
+	// one filling): a long log grows without copying what it holds. n
+	// counts them.
+	chunks   [][]domain.Event
+	n        int
+	failNext int
 }
+
+const chunkSize = 1024
 
 // EventLogOption configures NewEventLog.
 type EventLogOption func(*EventLog)
@@ -60,21 +66,46 @@ func (l *EventLog) Publish(ctx context.Context, events ...domain.Event) error {
 		l.failNext--
 		return fmt.Errorf("publish %d events: injected failure: %w", len(events), domain.ErrUnavailable)
 	}
-	l.deliveries = append(l.deliveries, events...)
-	// Compacting only once the slice holds twice the limit keeps Publish
-	// amortised O(1); readers look at the last limit entries only.
-	if l.limit > 0 && len(l.deliveries) >= 2*l.limit {
-		l.deliveries = slices.Clone(l.deliveries[len(l.deliveries)-l.limit:])
+	for len(events) > 0 {
+		if len(l.chunks) == 0 || len(l.chunks[len(l.chunks)-1]) == chunkSize {
+			l.chunks = append(l.chunks, make([]domain.Event, 0, chunkSize))
+		}
+		last := &l.chunks[len(l.chunks)-1]
+		k := min(chunkSize-len(*last), len(events))
+		*last = append(*last, events[:k]...)
+		l.n += k
+		events = events[k:]
+	}
+	// Whole chunks go once the rest holds the limit; readers look at the
+	// last limit deliveries only.
+	for l.limit > 0 && len(l.chunks) > 1 && l.n-len(l.chunks[0]) >= l.limit {
+		l.n -= len(l.chunks[0])
+		l.chunks[0] = nil
+		l.chunks = l.chunks[1:]
 	}
 	return nil
 }
 
-// keptLocked returns the deliveries readers may see.
-func (l *EventLog) keptLocked() []domain.Event {
-	if l.limit > 0 && len(l.deliveries) > l.limit {
-		return l.deliveries[len(l.deliveries)-l.limit:]
+// keptLocked yields the deliveries readers may see, in order.
+func (l *EventLog) keptLocked() iter.Seq[*domain.Event] {
+	return func(yield func(*domain.Event) bool) {
+		skip := 0
+		if l.limit > 0 && l.n > l.limit {
+			skip = l.n - l.limit
+		}
+		for _, c := range l.chunks {
+			if skip >= len(c) {
+				skip -= len(c)
+				continue
+			}
+			for i := skip; i < len(c); i++ {
+				if !yield(&c[i]) {
+					return
+				}
+			}
+			skip = 0
+		}
 	}
-	return l.deliveries
 }
 
 // FailNext makes the next n Publish calls fail with an error wrapping
@@ -91,7 +122,15 @@ func (l *EventLog) FailNext(n int) {
 func (l *EventLog) Deliveries() []domain.Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return slices.Clone(l.keptLocked())
+	kept := l.n
+	if l.limit > 0 {
+		kept = min(kept, l.limit)
+	}
+	out := make([]domain.Event, 0, kept)
+	for e := range l.keptLocked() {
+		out = append(out, *e)
+	}
+	return out
 }
 
 // Timeline returns the saga's delivered events as a consumer that drops
@@ -101,10 +140,10 @@ func (l *EventLog) Timeline(saga domain.SagaID) []domain.Event {
 	defer l.mu.Unlock()
 	seen := make(map[string]bool)
 	var out []domain.Event
-	for _, e := range l.keptLocked() {
+	for e := range l.keptLocked() {
 		if e.SagaID == saga && !seen[e.ID] {
 			seen[e.ID] = true
-			out = append(out, e)
+			out = append(out, *e)
 		}
 	}
 	return out
@@ -117,10 +156,10 @@ func (l *EventLog) Timelines() map[domain.SagaID][]domain.Event {
 	defer l.mu.Unlock()
 	seen := make(map[string]bool)
 	out := make(map[domain.SagaID][]domain.Event)
-	for _, e := range l.keptLocked() {
+	for e := range l.keptLocked() {
 		if !seen[e.ID] {
 			seen[e.ID] = true
-			out[e.SagaID] = append(out[e.SagaID], e)
+			out[e.SagaID] = append(out[e.SagaID], *e)
 		}
 	}
 	return out

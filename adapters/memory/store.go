@@ -673,11 +673,16 @@ func (s *Store) Sagas() []*domain.Saga {
 
 // outbox is the list of stored events in append order. Published events at
 // its head are dropped, so a long-running process keeps only the tail that
-// still has unpublished events in it.
+// still has unpublished events in it. The entries are held in chunks of
+// chunkSize, so a long outbox grows without copying what it holds.
 type outbox struct {
-	entries []outboxEntry
+	// chunks hold the entries; every chunk but the last is full. head is
+	// the index in chunks[0] of the first entry kept.
+	chunks [][]outboxEntry
+	head   int
 	// index maps an event (its saga and seq, of which its ID is made) to
-	// its absolute position; base is the absolute position of entries[0].
+	// its absolute position; base is the absolute position of
+	// chunks[0][0].
 	index map[eventKey]int
 	base  int
 }
@@ -692,17 +697,40 @@ type outboxEntry struct {
 	published bool
 }
 
+// at is the entry at absolute position pos, which must be kept.
+func (o *outbox) at(pos int) *outboxEntry {
+	rel := pos - o.base
+	return &o.chunks[rel/chunkSize][rel%chunkSize]
+}
+
+// len is the number of entries kept.
+func (o *outbox) len() int {
+	n := -o.head
+	for _, c := range o.chunks {
+		n += len(c)
+	}
+	return n
+}
+
 func (o *outbox) append(e domain.Event) {
-	o.index[eventKey{e.SagaID, e.Seq}] = o.base + len(o.entries)
-	o.entries = append(o.entries, outboxEntry{event: e})
+	if len(o.chunks) == 0 || len(o.chunks[len(o.chunks)-1]) == chunkSize {
+		o.chunks = append(o.chunks, make([]outboxEntry, 0, chunkSize))
+	}
+	last := &o.chunks[len(o.chunks)-1]
+	o.index[eventKey{e.SagaID, e.Seq}] = o.base + (len(o.chunks)-1)*chunkSize + len(*last)
+	*last = append(*last, outboxEntry{event: e})
 }
 
 func (o *outbox) unpublished(limit int) []domain.Event {
 	var out []domain.Event
-	for i := 0; i < len(o.entries) && len(out) < limit; i++ {
-		if !o.entries[i].published {
-			out = append(out, o.entries[i].event)
+	from := o.head
+	for _, c := range o.chunks {
+		for i := from; i < len(c) && len(out) < limit; i++ {
+			if !c[i].published {
+				out = append(out, c[i].event)
+			}
 		}
+		from = 0
 	}
 	return out
 }
@@ -718,17 +746,23 @@ func (o *outbox) markPublished(ids []string) {
 		// first one already published (or compacted away).
 		for ; seq >= 1; seq-- {
 			pos, ok := o.index[eventKey{saga, seq}]
-			if !ok || o.entries[pos-o.base].published {
+			if !ok || o.at(pos).published {
 				break
 			}
-			o.entries[pos-o.base].published = true
+			o.at(pos).published = true
 		}
 	}
-	for len(o.entries) > 0 && o.entries[0].published {
-		delete(o.index, eventKey{o.entries[0].event.SagaID, o.entries[0].event.Seq})
-		o.entries[0] = outboxEntry{} // let the event's strings be collected
-		o.entries = o.entries[1:]
-		o.base++
+	for len(o.chunks) > 0 && o.head < len(o.chunks[0]) && o.chunks[0][o.head].published {
+		first := &o.chunks[0][o.head]
+		delete(o.index, eventKey{first.event.SagaID, first.event.Seq})
+		*first = outboxEntry{} // let the event's strings be collected
+		o.head++
+		if o.head == chunkSize {
+			o.chunks[0] = nil
+			o.chunks = o.chunks[1:]
+			o.head = 0
+			o.base += chunkSize
+		}
 	}
 }
 

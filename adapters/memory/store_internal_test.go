@@ -110,8 +110,8 @@ func TestStoreSizeIsSteadyUnderASteadyRate(t *testing.T) {
 	if limit := perSecond * (120 + 1); peak > limit {
 		t.Fatalf("store peaked at %d sagas, want at most %d", peak, limit)
 	}
-	if len(s.outbox.entries) != 0 || len(s.outbox.index) != 0 {
-		t.Fatalf("the outbox keeps %d entries, %d indexed, once all is published", len(s.outbox.entries), len(s.outbox.index))
+	if s.outbox.len() != 0 || len(s.outbox.index) != 0 {
+		t.Fatalf("the outbox keeps %d entries, %d indexed, once all is published", s.outbox.len(), len(s.outbox.index))
 	}
 	if len(s.orders) != len(s.sagas) || s.finished.len() != len(s.sagas) {
 		t.Fatalf("%d sagas, %d orders indexed, %d queued to be forgotten: they should agree",
