@@ -1,7 +1,6 @@
 package memory
 
 import (
-	"container/heap"
 	"time"
 
 	"github.com/flashsale/flashsale/domain"
@@ -11,7 +10,7 @@ import (
 // forgotten. Its entries are hints: when one comes due, its owner checks
 // that the record it names is still due (it may have changed, been
 // forgotten or been recreated since), so a record that changes never has to
-// find and remove its old entry. Push and pop (container/heap) cost
+// find and remove its old entry. Push and pop cost
 // O(log n); every entry is pushed once and popped once, so keeping records
 // in order costs each write O(log n) amortised and never a walk of all
 // records.
@@ -36,7 +35,8 @@ const shrinkAbove = 1024
 func (q *expiryQueue) len() int { return len(q.entries) }
 
 func (q *expiryQueue) push(at time.Time, id domain.SagaID) {
-	heap.Push((*expiryHeap)(q), expiryEntry{at: at, id: id})
+	q.entries = append(q.entries, expiryEntry{at: at, id: id})
+	q.up(len(q.entries) - 1)
 }
 
 // popDue removes and returns the earliest entry if it is due at now (its
@@ -74,7 +74,12 @@ func (q *expiryQueue) popDueEntry(now time.Time) (expiryEntry, bool) {
 	if len(q.entries) == 0 || now.Before(q.entries[0].at) {
 		return expiryEntry{}, false
 	}
-	e := heap.Pop((*expiryHeap)(q)).(expiryEntry)
+	e := q.entries[0]
+	last := len(q.entries) - 1
+	q.entries[0] = q.entries[last]
+	q.entries[last] = expiryEntry{} // let the ID's string be collected
+	q.entries = q.entries[:last]
+	q.down(0)
 	if cap(q.entries) > shrinkAbove && 4*len(q.entries) < cap(q.entries) {
 		shrunk := make([]expiryEntry, len(q.entries), 2*len(q.entries))
 		copy(shrunk, q.entries)
@@ -83,23 +88,44 @@ func (q *expiryQueue) popDueEntry(now time.Time) (expiryEntry, bool) {
 	return e, true
 }
 
-// expiryHeap is the queue as container/heap sees it.
-type expiryHeap expiryQueue
-
-func (h *expiryHeap) Len() int { return len(h.entries) }
-func (h *expiryHeap) Less(i, j int) bool {
-	a, b := h.entries[i], h.entries[j]
+// less orders entries by time, then by ID, so an ordered listing is
+// deterministic.
+func (q *expiryQueue) less(i, j int) bool {
+	a, b := &q.entries[i], &q.entries[j]
 	if c := a.at.Compare(b.at); c != 0 {
 		return c < 0
 	}
-	return a.id < b.id // ties by ID, so an ordered listing is deterministic
+	return a.id < b.id
 }
-func (h *expiryHeap) Swap(i, j int) { h.entries[i], h.entries[j] = h.entries[j], h.entries[i] }
-func (h *expiryHeap) Push(x any)    { h.entries = append(h.entries, x.(expiryEntry)) }
-func (h *expiryHeap) Pop() any {
-	last := len(h.entries) - 1
-	e := h.entries[last]
-	h.entries[last] = expiryEntry{} // let the ID's string be collected
-	h.entries = h.entries[:last]
-	return e
+
+// up and down restore the heap order after an entry at i was added or
+// moved; the same sift as container/heap's, on the typed slice, so no
+// entry is boxed in an interface on its way in or out.
+func (q *expiryQueue) up(i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !q.less(i, parent) {
+			return
+		}
+		q.entries[i], q.entries[parent] = q.entries[parent], q.entries[i]
+		i = parent
+	}
+}
+
+func (q *expiryQueue) down(i int) {
+	n := len(q.entries)
+	for {
+		least := i
+		if l := 2*i + 1; l < n && q.less(l, least) {
+			least = l
+		}
+		if r := 2*i + 2; r < n && q.less(r, least) {
+			least = r
+		}
+		if least == i {
+			return
+		}
+		q.entries[i], q.entries[least] = q.entries[least], q.entries[i]
+		i = least
+	}
 }

@@ -1,9 +1,13 @@
 package memory
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
+
+	"pgregory.net/rapid"
 
 	"github.com/flashsale/flashsale/domain"
 )
@@ -189,4 +193,45 @@ func TestExpiryQueuePopsInTimeOrder(t *testing.T) {
 	if q.len() != 0 {
 		t.Fatalf("%d entries left", q.len())
 	}
+}
+
+// TestExpiryQueueIsAHeap drives the queue with random pushes and pops and
+// compares every pop with a sorted list of what was pushed: the earliest
+// (time, ID) comes out first, and nothing is popped before it is due.
+func TestExpiryQueueIsAHeap(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var q expiryQueue
+		var want []expiryEntry
+		for range rapid.IntRange(1, 200).Draw(t, "ops") {
+			if len(want) == 0 || rapid.Bool().Draw(t, "push") {
+				e := expiryEntry{
+					at: epoch.Add(time.Duration(rapid.IntRange(0, 20).Draw(t, "minute")) * time.Minute),
+					id: domain.SagaID(fmt.Sprint(rapid.IntRange(0, 30).Draw(t, "id"))),
+				}
+				q.push(e.at, e.id)
+				want = append(want, e)
+				continue
+			}
+			slices.SortFunc(want, func(a, b expiryEntry) int {
+				if c := a.at.Compare(b.at); c != 0 {
+					return c
+				}
+				return cmp.Compare(a.id, b.id)
+			})
+			now := epoch.Add(time.Duration(rapid.IntRange(0, 20).Draw(t, "now")) * time.Minute)
+			got, ok := q.popDueEntry(now)
+			if due := !want[0].at.After(now); ok != due {
+				t.Fatalf("popped %v at %v, want a pop %v (earliest %v)", ok, now, due, want[0])
+			}
+			if ok {
+				if got != want[0] {
+					t.Fatalf("popped %v, want %v", got, want[0])
+				}
+				want = want[1:]
+			}
+			if q.len() != len(want) {
+				t.Fatalf("%d entries, want %d", q.len(), len(want))
+			}
+		}
+	})
 }
