@@ -83,6 +83,11 @@ type StartParams struct {
 	Now         time.Time
 }
 
+// eventsInALife is room for the events of a saga's longest life, so the
+// saga Start returns records them without copying its timeline: three at
+// the start, then a confirm's two or a compensation's up to five.
+const eventsInALife = 8
+
 // Start returns a RUNNING saga whose reservation is held and whose order is
 // PENDING, with the events SagaStarted, InventoryReserved and OrderCreated.
 func Start(p StartParams) (*Saga, error) {
@@ -105,6 +110,7 @@ func Start(p StartParams) (*Saga, error) {
 		ReservationDeadline: p.Deadline,
 		LeaseOwner:          p.LeaseOwner, LeaseUntil: p.LeaseUntil,
 		StartedAt: p.StartedAt, UpdatedAt: p.Now,
+		Events: make([]Event, 0, eventsInALife),
 	}
 	s.emit(EventSagaStarted, p.StartedAt, "")
 	s.emit(EventInventoryReserved, p.ReservedAt, "")
@@ -122,6 +128,7 @@ func Abort(r Reservation, reason string, now time.Time) *Saga {
 		ID: r.SagaID, ProductID: r.ProductID, Qty: r.Qty, Status: SagaCompensated,
 		Released: true, Reason: reason, ReservationDeadline: r.Deadline,
 		StartedAt: now, UpdatedAt: now,
+		Events: make([]Event, 0, 4),
 	}
 	s.emit(EventSagaStarted, now, "")
 	s.emit(EventInventoryReserved, now, "")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"slices"
 	"sync"
 
 	"github.com/flashsale/flashsale/domain"
@@ -154,12 +155,13 @@ func (l *EventLog) Timeline(saga domain.SagaID) []domain.Event {
 func (l *EventLog) Timelines() map[domain.SagaID][]domain.Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	seen := make(map[string]bool)
 	out := make(map[domain.SagaID][]domain.Event)
 	for e := range l.keptLocked() {
-		if !seen[e.ID] {
-			seen[e.ID] = true
-			out[e.SagaID] = append(out[e.SagaID], *e)
+		// A redelivery is dropped by the ID the saga's list already holds:
+		// a list is one saga's events, a handful.
+		timeline := out[e.SagaID]
+		if !slices.ContainsFunc(timeline, func(d domain.Event) bool { return d.ID == e.ID }) {
+			out[e.SagaID] = append(timeline, *e)
 		}
 	}
 	return out

@@ -150,6 +150,21 @@ func (inv *Inventory) ReserveIfVersion(ctx context.Context, r domain.Reservation
 	return err
 }
 
+// versionConflict is a reserve refused because the product's level moved
+// past the version the caller read (ReserveIfVersion). Under a crowd it is
+// the common answer, so it is formatted only when read.
+type versionConflict struct {
+	saga      domain.SagaID
+	product   domain.ProductID
+	at, asked int64
+}
+
+func (e *versionConflict) Error() string {
+	return fmt.Sprintf("reserve %s: %s at version %d, not %d: %v", e.saga, e.product, e.at, e.asked, domain.ErrConflict)
+}
+
+func (e *versionConflict) Unwrap() error { return domain.ErrConflict }
+
 // reserve reports whether it took the units (false for a replay).
 func (inv *Inventory) reserve(ctx context.Context, r domain.Reservation, version *int64) (bool, error) {
 	if err := contextErr(ctx); err != nil {
@@ -193,8 +208,7 @@ func (inv *Inventory) reserve(ctx context.Context, r domain.Reservation, version
 		return false, fmt.Errorf("reserve %s: %s: %w", r.SagaID, r.ProductID, domain.ErrProductNotFound)
 	}
 	if version != nil && lvl.Version != *version {
-		return false, fmt.Errorf("reserve %s: %s at version %d, not %d: %w",
-			r.SagaID, r.ProductID, lvl.Version, *version, domain.ErrConflict)
+		return false, &versionConflict{saga: r.SagaID, product: r.ProductID, at: lvl.Version, asked: *version}
 	}
 	if err := lvl.CanReserve(r.Qty); err != nil {
 		if errors.Is(err, domain.ErrInsufficientStock) {

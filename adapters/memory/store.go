@@ -292,7 +292,7 @@ func (s *Store) Update(ctx context.Context, id domain.SagaID, fn func(*domain.Sa
 		stored, ok := s.sagas[id]
 		var working *domain.Saga
 		if ok {
-			working = stored.saga.Clone()
+			working = workingCopy(stored.saga)
 		}
 		s.mu.Unlock()
 		if !ok {
@@ -320,16 +320,19 @@ func (s *Store) Update(ctx context.Context, id domain.SagaID, fn func(*domain.Sa
 			s.mu.Unlock()
 			continue // lost the race: apply fn again to the newer record
 		}
-		err := s.commitLocked(current.saga, working, now, true)
-		var out *domain.Saga
+		// The store keeps an exact copy; the working copy, with the
+		// versions the write gave it, is the caller's answer.
+		err := s.commitLocked(current.saga, working, now, false)
 		if err == nil {
-			out = s.sagas[id].saga.Clone()
+			events := working.Events
+			*working = *s.sagas[id].saga
+			working.Events = events
 		}
 		s.mu.Unlock()
 		if err != nil {
 			return nil, fmt.Errorf("update saga %s: %w", id, err)
 		}
-		return out, nil
+		return working, nil
 	}
 	return nil, fmt.Errorf("update saga %s: gave up after %d attempts: %w", id, MaxUpdateAttempts, domain.ErrConflict)
 }
@@ -656,6 +659,49 @@ func (s *Store) MarkPublished(ctx context.Context, ids []string) error {
 	return nil
 }
 
+// eventsPerUpdate is the room a working copy leaves for the events one
+// update adds (a confirm adds two, a compensation up to three), so that
+// emitting them does not copy the timeline again.
+const eventsPerUpdate = 4
+
+// workingCopy is a deep copy of s for an update to change.
+func workingCopy(s *domain.Saga) *domain.Saga {
+	c := *s
+	c.Events = make([]domain.Event, len(s.Events), len(s.Events)+eventsPerUpdate)
+	copy(c.Events, s.Events)
+	return &c
+}
+
+// View calls fn with the stored saga id, or nil when there is none,
+// without copying it: for a checker that reads a saga at every step (the
+// simulator's). fn must not change the saga, keep it or call the store.
+func (s *Store) View(id domain.SagaID, fn func(*domain.Saga)) {
+	now := s.clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.forgetDueLocked(now) // as Saga does, so both see the same records
+	var saga *domain.Saga
+	if rec, ok := s.sagas[id]; ok {
+		saga = rec.saga
+	}
+	fn(saga)
+}
+
+// ViewSagas is Sagas without the copies, under View's rules: fn gets
+// every stored saga, ordered by ID.
+func (s *Store) ViewSagas(fn func([]*domain.Saga)) {
+	now := s.clock.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.forgetDueLocked(now)
+	all := make([]*domain.Saga, 0, len(s.sagas))
+	for _, rec := range s.sagas {
+		all = append(all, rec.saga)
+	}
+	slices.SortFunc(all, func(a, b *domain.Saga) int { return cmp.Compare(a.ID, b.ID) })
+	fn(all)
+}
+
 // Sagas returns copies of every saga the store holds, ordered by ID.
 // Test support: invariant checks walk every saga.
 func (s *Store) Sagas() []*domain.Saga {
@@ -722,7 +768,11 @@ func (o *outbox) append(e domain.Event) {
 }
 
 func (o *outbox) unpublished(limit int) []domain.Event {
-	var out []domain.Event
+	kept := -o.head
+	for _, c := range o.chunks {
+		kept += len(c)
+	}
+	out := make([]domain.Event, 0, max(0, min(limit, kept)))
 	from := o.head
 	for _, c := range o.chunks {
 		for i := from; i < len(c) && len(out) < limit; i++ {
