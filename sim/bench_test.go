@@ -1,6 +1,7 @@
 package sim_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/flashsale/flashsale/app"
@@ -17,9 +18,11 @@ func BenchmarkSimulatedSagas(b *testing.B) {
 	defer sim.TuneGC(500)()
 	for _, s := range app.Strategies {
 		b.Run(string(s), func(b *testing.B) {
+			var runner sim.Runner
+			defer runner.Close()
 			sagas := 0
 			for i := range b.N {
-				r := sim.Run(sim.Options{Seed: uint64(i), Buyers: 500, Products: 3, Stock: 100, Strategy: s, Faults: allFaults}, false)
+				r := runner.Run(context.Background(), sim.Options{Seed: uint64(i), Buyers: 500, Products: 3, Stock: 100, Strategy: s, Faults: allFaults}, false)
 				if r.Violation != nil {
 					b.Fatalf("seed %d: %s", i, r.Violation)
 				}
@@ -41,9 +44,11 @@ func BenchmarkSimulatedBuyers(b *testing.B) {
 		runs, size int
 	}{{"one-run-of-20000", 1, buyers}, {"400-runs-of-50", buyers / 50, 50}} {
 		b.Run(c.name, func(b *testing.B) {
+			var runner sim.Runner // as flashsale sim runs them
+			defer runner.Close()
 			for i := range b.N {
 				for r := range c.runs {
-					res := sim.Run(sim.Options{Seed: uint64(i*c.runs + r), Buyers: c.size, Products: 3, Stock: 100000,
+					res := runner.Run(context.Background(), sim.Options{Seed: uint64(i*c.runs + r), Buyers: c.size, Products: 3, Stock: 100000,
 						Strategy: app.StrategyNone, Faults: allFaults}, false)
 					if res.Violation != nil {
 						b.Fatalf("seed %d: %s", res.Seed, res.Violation)

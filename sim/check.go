@@ -77,24 +77,26 @@ func (w *world) checkEffect(ctx context.Context, op string, saga domain.SagaID) 
 // the order is pending (a confirmed saga's orphan reservation, a replay's
 // own, may go back).
 func (w *world) checkRelease(ctx context.Context, saga domain.SagaID) {
-	s, err := w.store.Saga(context.WithoutCancel(ctx), saga)
-	if err == nil && s.HasOrder() && s.Order.Status == domain.OrderPending {
-		w.fail("compensation-order", "reservation of saga %s released while its order is %s", saga, s.Order.Status)
-	}
+	w.store.View(saga, func(s *domain.Saga) {
+		if s != nil && s.HasOrder() && s.Order.Status == domain.OrderPending {
+			w.fail("compensation-order", "reservation of saga %s released while its order is %s", saga, s.Order.Status)
+		}
+	})
 }
 
 // checkSettled is I7 where the sale becomes final: the gate is told a sale
 // is done (and its buyer is about to be answered) only once the saga is
 // COMPLETED in the durable store.
 func (w *world) checkSettled(saga domain.SagaID) {
-	s, err := w.store.Saga(context.Background(), saga)
-	if err != nil || s.Status != domain.SagaCompleted {
-		status := "missing"
-		if err == nil {
-			status = string(s.Status)
+	w.store.View(saga, func(s *domain.Saga) {
+		if s == nil || s.Status != domain.SagaCompleted {
+			status := "missing"
+			if s != nil {
+				status = string(s.Status)
+			}
+			w.fail("I7", "the gate settled saga %s's sale while its durable record is %s", saga, status)
 		}
-		w.fail("I7", "the gate settled saga %s's sale while its durable record is %s", saga, status)
-	}
+	})
 }
 
 // checkLock is I8: a release or extend succeeds only for the holder.
@@ -152,10 +154,13 @@ func (w *world) checkRest() {
 	if w.violation != nil {
 		return
 	}
-	w.report(invariant.Rest{
-		Moment: w.moment(true), Sagas: w.store.Sagas(), Timeline: timelines(w.events.Timelines()),
-		Acked: w.acked, KeyOrders: w.keyOrders, SagaOf: app.SagaIDForKey,
-	}.Check())
+	moment, timeline := w.moment(true), timelines(w.events.Timelines())
+	w.store.ViewSagas(func(sagas []*domain.Saga) {
+		w.report(invariant.Rest{
+			Moment: moment, Sagas: sagas, Timeline: timeline,
+			Acked: w.acked, KeyOrders: w.keyOrders, SagaOf: app.SagaIDForKey,
+		}.Check())
+	})
 }
 
 func timelines(all map[domain.SagaID][]domain.Event) func(domain.SagaID) []domain.Event {

@@ -256,7 +256,9 @@ func (s *simStore) overwrite(ctx context.Context, saga *domain.Saga) error {
 // lost race is counted in Result.Conflicts and applies fn again). With the
 // planted bug NoVersionCheck the write is blind.
 func (s *simStore) Update(ctx context.Context, id domain.SagaID, fn func(*domain.Saga) error) (*domain.Saga, error) {
-	s.w.yield(ctx, "sagas.Update %s", id)
+	// Quiet: the step it begins reads the saga and applies fn to a copy;
+	// the write is the next step's, after the yield below.
+	s.w.yieldQuiet(ctx, "sagas.Update %s", id)
 	if err := s.down(); err != nil {
 		return nil, err
 	}

@@ -57,17 +57,34 @@ func Run(o Options, trace bool) Result {
 // the result is then Interrupted, with what ran until then (and no check
 // at rest).
 func RunContext(ctx context.Context, o Options, trace bool) Result {
+	var r Runner
+	defer r.Close()
+	return r.Run(ctx, o, trace)
+}
+
+// A Runner runs simulations one after another on the same workers: the
+// coroutines that run actors, and the stacks they grew, carry over from
+// one run to the next, where each RunContext starts its own. Close ends
+// them. A Runner is for one goroutine at a time; its zero value is ready.
+type Runner struct {
+	idle []*worker
+}
+
+// Run is RunContext on the runner's workers.
+func (r *Runner) Run(ctx context.Context, o Options, trace bool) Result {
 	w, err := newWorld(o)
 	if err != nil {
 		return Result{Seed: o.Seed, Violation: &Violation{Invariant: "setup", Detail: err.Error()}}
 	}
+	w.workers, w.idle = r.idle, slices.Clone(r.idle)
+	r.idle = nil
 	w.record = trace
 	w.ctx = ctx
 	w.run()
 	if len(w.actors) > 0 {
 		w.stopActors() // a violation ended the run with sagas in flight
 	}
-	w.stopWorkers()
+	r.idle = w.releaseWorkers()
 	w.res.Interrupted = w.interrupted
 	w.res.Seed = w.opts.Seed
 	w.res.Steps = w.step
@@ -75,6 +92,14 @@ func RunContext(ctx context.Context, o Options, trace bool) Result {
 	w.res.Violation = w.violation
 	w.res.Trace = w.trace
 	return w.res
+}
+
+// Close ends the runner's workers.
+func (r *Runner) Close() {
+	for _, wk := range r.idle {
+		wk.stop()
+	}
+	r.idle = nil
 }
 
 // Shrink looks for a shorter run with the same seed that breaks the same

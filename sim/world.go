@@ -406,12 +406,15 @@ func (w *world) worker() *worker {
 	return wk
 }
 
-// stopWorkers ends every worker; no actor may be left.
-func (w *world) stopWorkers() {
-	for _, wk := range w.workers {
-		wk.stop()
+// releaseWorkers hands back the run's workers, all idle once no actor is
+// left, for the next run.
+func (w *world) releaseWorkers() []*worker {
+	if len(w.actors) > 0 || len(w.idle) != len(w.workers) {
+		panic(fmt.Sprintf("sim: %d actors left, %d of %d workers idle", len(w.actors), len(w.idle), len(w.workers)))
 	}
+	workers := w.workers
 	w.workers, w.idle = nil, nil
+	return workers
 }
 
 // stepActor lets a run until its next yield or its end.
@@ -505,7 +508,7 @@ func (w *world) await(ctx context.Context, ch <-chan struct{}) {
 			return
 		default:
 		}
-		w.yield(ctx, "await confirm group")
+		w.yieldQuiet(ctx, "await confirm group") // looking changes nothing
 	}
 }
 
@@ -594,7 +597,9 @@ func (w *world) outcome(b buyer, s *domain.Saga, err error, latency time.Duratio
 		w.res.Completed++
 		w.res.latencies = append(w.res.latencies, latency)
 		w.acked[s.ID] = true
-		if stored, err := w.store.Saga(context.Background(), s.ID); err != nil || stored.Status != domain.SagaCompleted {
+		stored := false
+		w.store.View(s.ID, func(s *domain.Saga) { stored = s != nil && s.Status == domain.SagaCompleted })
+		if !stored {
 			w.fail("I7", "buyer %d was answered COMPLETED for saga %s, which is not COMPLETED in the store", b.n, s.ID)
 			return
 		}

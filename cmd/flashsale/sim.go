@@ -72,6 +72,8 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 
 	defer sim.TuneGC(*buyers)()
+	var runner sim.Runner // one after another, on the same workers
+	defer runner.Close()
 	var elapsed time.Duration // in the runs, not in shrinking their violations
 	summaries := make([]*sim.Summary, len(ss))
 	ran := 0 // strategies begun
@@ -87,7 +89,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 				Instances: *instances, Strategy: s, Faults: ff, Bugs: bugs,
 				Progress: func(arrived int) { bar.set(r**buyers + arrived) }}
 			start := time.Now()
-			res := sim.RunContext(ctx, o, *trace)
+			res := runner.Run(ctx, o, *trace)
 			elapsed += time.Since(start)
 			if *trace {
 				fmt.Fprintf(stdout, "# strategy %s seed %d faults %s\n%s\n", s, o.Seed, ff, strings.Join(res.Trace, "\n"))
