@@ -114,7 +114,6 @@ func (w *world) report(vs []invariant.Violation) {
 // moment is the snapshot the shared checker judges at every step: the
 // stores as they are, and what the simulator observed on its own.
 func (w *world) moment(atRest bool) invariant.Moment {
-	ctx := context.Background()
 	m := invariant.Moment{GateTrusted: !w.redisLost, Gateway: invariant.Gateway{
 		Applied: w.pay.ChargesApplied(), ChargedSagas: int64(len(w.charged)), Charged: w.charged, Refunded: w.refunded,
 	}}
@@ -122,16 +121,17 @@ func (w *world) moment(atRest bool) invariant.Moment {
 	// (the checker keeps none of it).
 	m.Products = w.momentProducts[:0]
 	defer func() { w.momentProducts = m.Products }()
-	for _, id := range w.products {
-		p, _ := w.store.Product(ctx, id) // products are never removed
-		l, _ := w.inv.Level(ctx, id)
+	// Products are never removed.
+	w.momentStock = w.store.AppendStock(w.momentStock[:0], w.products)
+	w.momentLevels = w.inv.AppendLevels(w.momentLevels[:0], w.products)
+	for i, id := range w.products {
 		live := 0
 		if atRest {
 			live = len(w.inv.Reservations(id))
 		}
 		m.Products = append(m.Products, invariant.Product{
-			ID: id, Supplied: w.supplied[id], Confirmed: w.confirmed[id], Durable: p.Stock,
-			Gate: l, LiveReservations: live, Unsettled: w.unsettled[id],
+			ID: id, Supplied: w.supplied[id], Confirmed: w.confirmed[id], Durable: w.momentStock[i],
+			Gate: w.momentLevels[i], LiveReservations: live, Unsettled: w.unsettled[id],
 		})
 	}
 	return m

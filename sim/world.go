@@ -111,8 +111,11 @@ type world struct {
 
 	// What the checker observes, independently of the stores' own books.
 	products []domain.ProductID
-	// momentProducts is the buffer moment reuses.
+	// momentProducts, momentStock and momentLevels are the buffers moment
+	// reuses.
 	momentProducts []invariant.Product
+	momentStock    []int64
+	momentLevels   []domain.StockLevel
 	supplied       map[domain.ProductID]int64
 	confirmed      map[domain.ProductID]int64
 	completed      map[domain.SagaID]bool

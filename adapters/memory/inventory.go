@@ -449,6 +449,22 @@ func (inv *Inventory) SetStock(ctx context.Context, product domain.ProductID, st
 	return nil
 }
 
+// AppendLevels appends the levels of products to dst, in one read (a
+// product not stocked gives its zero level). Test support: a checker
+// reads every level after every step.
+func (inv *Inventory) AppendLevels(dst []domain.StockLevel, products []domain.ProductID) []domain.StockLevel {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	for _, id := range products {
+		var l domain.StockLevel
+		if lvl, ok := inv.levels[id]; ok {
+			l = *lvl
+		}
+		dst = append(dst, l)
+	}
+	return dst
+}
+
 // Reservations returns the product's HELD reservations ordered by saga ID.
 // Test support: invariant checks compare their sum with Level's reserved.
 func (inv *Inventory) Reservations(product domain.ProductID) []domain.Reservation {
@@ -532,7 +548,18 @@ type inventoryJournal struct {
 func (inv *Inventory) Checkpoint() *InventoryCheckpoint {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
-	inv.journal = &inventoryJournal{levels: map[domain.ProductID]*domain.StockLevel{}, records: map[domain.SagaID]*reservationRecord{}}
+	var next *inventoryJournal
+	if old := inv.journal; old != nil {
+		// The older checkpoint can no longer be rewound to: its maps,
+		// emptied, serve the new one at the size they grew to.
+		clear(old.levels)
+		clear(old.records)
+		next = &inventoryJournal{levels: old.levels, records: old.records}
+		old.levels, old.records = nil, nil
+	} else {
+		next = &inventoryJournal{levels: map[domain.ProductID]*domain.StockLevel{}, records: map[domain.SagaID]*reservationRecord{}}
+	}
+	inv.journal = next
 	return &InventoryCheckpoint{journal: inv.journal}
 }
 

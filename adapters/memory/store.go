@@ -702,6 +702,18 @@ func (s *Store) ViewSagas(fn func([]*domain.Saga)) {
 	fn(all)
 }
 
+// AppendStock appends the durable stock of products to dst, in one read
+// (0 for a product not in the catalog). Test support: a checker reads it
+// after every step.
+func (s *Store) AppendStock(dst []int64, products []domain.ProductID) []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range products {
+		dst = append(dst, s.products[id].Stock)
+	}
+	return dst
+}
+
 // Sagas returns copies of every saga the store holds, ordered by ID.
 // Test support: invariant checks walk every saga.
 func (s *Store) Sagas() []*domain.Saga {

@@ -235,3 +235,16 @@ func TestExpiryQueueIsAHeap(t *testing.T) {
 		}
 	})
 }
+
+func TestIDsPadToSixDigitsAndGrowPastThem(t *testing.T) {
+	ids := NewIDs("s")
+	ids.next = 999998
+	for _, want := range []string{"s-999999", "s-1000000", "s-1000001"} {
+		if got := ids.NewID(); got != want {
+			t.Fatalf("NewID() = %q, want %q", got, want)
+		}
+	}
+	if got := NewIDs("").NewID(); got != "000001" {
+		t.Fatalf("bare NewID() = %q, want 000001", got)
+	}
+}
