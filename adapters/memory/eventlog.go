@@ -150,6 +150,10 @@ func (l *EventLog) Timeline(saga domain.SagaID) []domain.Event {
 	return out
 }
 
+// timelineRoom is the room Timelines gives each saga's list at first: a
+// saga's life has at most eight events.
+const timelineRoom = 8
+
 // Timelines returns every saga's Timeline, from one pass over the log (a
 // caller checking every saga would otherwise scan it once per saga).
 func (l *EventLog) Timelines() map[domain.SagaID][]domain.Event {
@@ -159,7 +163,10 @@ func (l *EventLog) Timelines() map[domain.SagaID][]domain.Event {
 	for e := range l.keptLocked() {
 		// A redelivery is dropped by the ID the saga's list already holds:
 		// a list is one saga's events, a handful.
-		timeline := out[e.SagaID]
+		timeline, ok := out[e.SagaID]
+		if !ok {
+			timeline = make([]domain.Event, 0, timelineRoom)
+		}
 		if !slices.ContainsFunc(timeline, func(d domain.Event) bool { return d.ID == e.ID }) {
 			out[e.SagaID] = append(timeline, *e)
 		}
