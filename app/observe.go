@@ -75,7 +75,10 @@ func (a *App) timed(ctx context.Context, name string, call func(context.Context)
 // (ports.UnavailableError), so the caller can be told which one.
 func (a *App) measured(ctx context.Context, name string, call func(context.Context) error) error {
 	start := a.now()
-	err := unavailableFrom(a.dependencies[name], a.step(ctx, call))
+	err := a.step(ctx, call)
+	if err != nil {
+		err = unavailableFrom(a.dependencies[name], err)
+	}
 	a.metrics.StepDone(name, a.now().Sub(start), err)
 	return err
 }

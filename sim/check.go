@@ -38,9 +38,10 @@ func (w *world) observe(s *domain.Saga) {
 		return
 	}
 	w.completed[s.ID] = true
-	w.confirmed[s.ProductID] += s.Qty
+	b := w.book(s.ProductID)
+	b.confirmed += s.Qty
 	w.gatePending[s.ID] = domain.Reservation{SagaID: s.ID, ProductID: s.ProductID, Qty: s.Qty}
-	w.unsettled[s.ProductID] += s.Qty
+	b.unsettled += s.Qty
 }
 
 // loaded is told an actor's store update read saga (before its change).
@@ -130,8 +131,8 @@ func (w *world) moment(atRest bool) invariant.Moment {
 			live = len(w.inv.Reservations(id))
 		}
 		m.Products = append(m.Products, invariant.Product{
-			ID: id, Supplied: w.supplied[id], Confirmed: w.confirmed[id], Durable: w.momentStock[i],
-			Gate: w.momentLevels[i], LiveReservations: live, Unsettled: w.unsettled[id],
+			ID: id, Supplied: w.productBooks[i].supplied, Confirmed: w.productBooks[i].confirmed, Durable: w.momentStock[i],
+			Gate: w.momentLevels[i], LiveReservations: live, Unsettled: w.productBooks[i].unsettled,
 		})
 	}
 	return m
@@ -171,7 +172,7 @@ func timelines(all map[domain.SagaID][]domain.Event) func(domain.SagaID) []domai
 // committed-but-unsettled.
 func (w *world) settled(saga domain.SagaID) {
 	if r, ok := w.gatePending[saga]; ok {
-		w.unsettled[r.ProductID] -= r.Qty
+		w.book(r.ProductID).unsettled -= r.Qty
 		delete(w.gatePending, saga)
 	}
 }

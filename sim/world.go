@@ -77,6 +77,23 @@ type buyer struct {
 	tries int
 }
 
+// productBook is what the simulator counted of one product: the units
+// supplied, those sold durably, and those sold durably but not yet settled
+// in the gate (gatePending's).
+type productBook struct {
+	supplied, confirmed, unsettled int64
+}
+
+// book returns the simulator's counts of a product.
+func (w *world) book(id domain.ProductID) *productBook {
+	b, ok := w.books[id]
+	if !ok {
+		b = &productBook{}
+		w.books[id] = b
+	}
+	return b
+}
+
 // world is one run.
 type world struct {
 	opts Options
@@ -116,20 +133,21 @@ type world struct {
 	momentProducts []invariant.Product
 	momentStock    []int64
 	momentLevels   []domain.StockLevel
-	supplied       map[domain.ProductID]int64
-	confirmed      map[domain.ProductID]int64
-	completed      map[domain.SagaID]bool
-	gatePending    map[domain.SagaID]domain.Reservation // sold durably, not yet in the gate
-	unsettled      map[domain.ProductID]int64           // gatePending's units per product
-	charged        map[domain.SagaID]bool
-	refunded       map[domain.SagaID]bool
-	reserved       map[domain.SagaID]int64
-	acked          map[domain.SagaID]bool
-	keyOrders      map[string]map[domain.OrderID]bool
-	orderOf        map[domain.SagaID]domain.OrderID // the order each saga record was created with
-	chargeAsked    map[domain.SagaID]bool
-	refundAsked    map[domain.SagaID]bool
-	cancelled      map[domain.SagaID]bool
+	// books holds what the simulator counted per product; productBooks
+	// is the same in products' order, for the check at every step.
+	books        map[domain.ProductID]*productBook
+	productBooks []*productBook
+	completed    map[domain.SagaID]bool
+	gatePending  map[domain.SagaID]domain.Reservation // sold durably, not yet in the gate
+	charged      map[domain.SagaID]bool
+	refunded     map[domain.SagaID]bool
+	reserved     map[domain.SagaID]int64
+	acked        map[domain.SagaID]bool
+	keyOrders    map[string]map[domain.OrderID]bool
+	orderOf      map[domain.SagaID]domain.OrderID // the order each saga record was created with
+	chargeAsked  map[domain.SagaID]bool
+	refundAsked  map[domain.SagaID]bool
+	cancelled    map[domain.SagaID]bool
 
 	res       Result
 	violation *Violation
@@ -149,10 +167,9 @@ func newWorld(o Options) (*world, error) {
 	}
 	w := &world{
 		opts: o, ch: ch, ctx: context.Background(), changed: true, clock: memory.NewClock(epoch), ids: memory.NewIDs("s"),
-		supplied: map[domain.ProductID]int64{}, confirmed: map[domain.ProductID]int64{},
+		books:     map[domain.ProductID]*productBook{},
 		completed: map[domain.SagaID]bool{}, gatePending: map[domain.SagaID]domain.Reservation{},
-		unsettled: map[domain.ProductID]int64{},
-		charged:   map[domain.SagaID]bool{}, refunded: map[domain.SagaID]bool{},
+		charged: map[domain.SagaID]bool{}, refunded: map[domain.SagaID]bool{},
 		reserved: map[domain.SagaID]int64{}, acked: map[domain.SagaID]bool{},
 		keyOrders: map[string]map[domain.OrderID]bool{}, orderOf: map[domain.SagaID]domain.OrderID{},
 		chargeAsked: map[domain.SagaID]bool{}, refundAsked: map[domain.SagaID]bool{}, cancelled: map[domain.SagaID]bool{},
@@ -182,7 +199,8 @@ func newWorld(o Options) (*world, error) {
 			return nil, err
 		}
 		w.products = append(w.products, id)
-		w.supplied[id] = o.Stock
+		w.book(id).supplied = o.Stock
+		w.productBooks = append(w.productBooks, w.book(id))
 	}
 	if o.Faults.RedisFailover {
 		w.replicate() // the replica's first point; without the fault there is none to keep

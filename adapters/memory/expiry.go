@@ -48,20 +48,20 @@ func (q *expiryQueue) popDue(now time.Time) (domain.SagaID, bool) {
 
 // earliestDue lists, in (time, ID) order, the first limit distinct entries
 // due at now that valid accepts, without removing them; entries valid
-// refuses (stale hints) are dropped for good. It costs O((limit + dropped)
+// refuses (stale hints) are dropped for good. valid accepts an ID at one
+// time only, its record's current one, so the copies of an accepted entry
+// are equal to it and pop right after it. It costs O((limit + dropped)
 // log n), where a walk of every record would cost O(n).
 func (q *expiryQueue) earliestDue(now time.Time, limit int, valid func(expiryEntry) bool) []expiryEntry {
-	var out []expiryEntry
-	seen := make(map[domain.SagaID]bool, min(limit, q.len()))
+	out := make([]expiryEntry, 0, min(limit, q.len()))
 	for len(out) < limit {
 		e, ok := q.popDueEntry(now)
 		if !ok {
 			break
 		}
-		if seen[e.id] || !valid(e) {
+		if last := len(out) - 1; last >= 0 && out[last].id == e.id && out[last].at.Equal(e.at) || !valid(e) {
 			continue
 		}
-		seen[e.id] = true
 		out = append(out, e)
 	}
 	for _, e := range out {

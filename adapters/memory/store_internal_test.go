@@ -248,3 +248,33 @@ func TestIDsPadToSixDigitsAndGrowPastThem(t *testing.T) {
 		t.Fatalf("bare NewID() = %q, want 000001", got)
 	}
 }
+
+// TestEarliestDueListsAnEntryOnce: a record written several times at the
+// same time leaves equal hints; the listing names it once, in order, and
+// keeps every accepted entry for the next listing.
+func TestEarliestDueListsAnEntryOnce(t *testing.T) {
+	var q expiryQueue
+	at := func(m int) time.Time { return epoch.Add(time.Duration(m) * time.Minute) }
+	for _, e := range []struct {
+		m  int
+		id domain.SagaID
+	}{{2, "b"}, {1, "a"}, {2, "b"}, {1, "a"}, {3, "c"}, {1, "a"}, {0, "gone"}} {
+		q.push(at(e.m), e.id)
+	}
+	valid := func(e expiryEntry) bool { return e.id != "gone" }
+	list := func(limit int) (ids []domain.SagaID) {
+		for _, e := range q.earliestDue(at(2), limit, valid) {
+			ids = append(ids, e.id)
+		}
+		return ids
+	}
+	if got := list(10); !slices.Equal(got, []domain.SagaID{"a", "b"}) {
+		t.Fatalf("earliestDue = %v, want [a b]", got)
+	}
+	if got := list(1); !slices.Equal(got, []domain.SagaID{"a"}) {
+		t.Fatalf("earliestDue with limit 1 = %v, want [a]", got)
+	}
+	if got := list(10); !slices.Equal(got, []domain.SagaID{"a", "b"}) {
+		t.Fatalf("a second listing = %v, want [a b] again", got)
+	}
+}
