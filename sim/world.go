@@ -45,10 +45,9 @@ type actor struct {
 	// starting: the actor has not run yet (its pending is what it will
 	// do, not a call).
 	starting bool
-	// pending is the call the actor waits to make when next scheduled, as
-	// a format and its arguments: formatted only for a recorded trace.
-	pending     string
-	pendingArgs []any
+	// pending is the call the actor waits to make when next scheduled,
+	// described only for a recorded trace.
+	pending string
 	// pendingChanges: the pending call may change what the per-step
 	// check reads (yield, yieldQuiet).
 	pendingChanges bool
@@ -59,8 +58,7 @@ type actor struct {
 
 type actorMsg struct {
 	done     bool
-	desc     string
-	args     []any
+	desc     string // the call, described only for a recorded trace
 	changes  bool
 	panicked string
 }
@@ -315,11 +313,15 @@ func (w *world) arrive() {
 
 func (w *world) spawnBuyer(b buyer) {
 	inst := w.instances[w.ch.Intn(len(w.instances), "instance")]
+	var what []any // its arguments are boxed only for a trace
+	if w.record {
+		what = []any{b.req.ProductID, b.req.Qty, b.key}
+	}
 	w.spawn(&actor{inst: inst, buyer: b.n, tries: b.tries}, func(ctx context.Context) {
 		start := w.clock.Now()
 		s, err := inst.app.Purchase(ctx, b.req, b.key)
 		w.outcome(b, s, err, w.clock.Now().Sub(start))
-	}, "buy %s x%d key=%q", b.req.ProductID, b.req.Qty, b.key)
+	}, "buy %s x%d key=%q", what...)
 }
 
 func (w *world) spawnBackground() {
@@ -344,7 +346,9 @@ func (w *world) spawnBackground() {
 // then runs only between its yields.
 func (w *world) spawn(a *actor, body func(context.Context), what string, args ...any) {
 	a.wk = w.worker()
-	a.pending, a.pendingArgs = what, args
+	if w.record {
+		a.pending = fmt.Sprintf(what, args...)
+	}
 	a.starting = true
 	ctx := context.WithValue(context.Background(), ctxKey{}, a)
 	a.wk.job = func() {
@@ -355,7 +359,7 @@ func (w *world) spawn(a *actor, body func(context.Context), what string, args ..
 	}
 	w.actors = append(w.actors, a)
 	if w.record {
-		w.tracef("spawn %s: %s", a.name(), fmt.Sprintf(what, args...))
+		w.tracef("spawn %s: %s", a.name(), a.pending)
 	}
 }
 
@@ -441,7 +445,7 @@ func (w *world) releaseWorkers() []*worker {
 // stepActor lets a run until its next yield or its end.
 func (w *world) stepActor(a *actor) {
 	if w.record {
-		desc := fmt.Sprintf(a.pending, a.pendingArgs...)
+		desc := a.pending
 		if a.starting {
 			desc = "start: " + desc
 		}
@@ -457,7 +461,7 @@ func (w *world) stepActor(a *actor) {
 		w.removeActor(a)
 		return
 	}
-	a.pending, a.pendingArgs, a.pendingChanges = msg.desc, msg.args, msg.changes
+	a.pending, a.pendingChanges = msg.desc, msg.changes
 }
 
 // step runs the actor until its next yield or its end (msg.done).
@@ -490,7 +494,8 @@ func (w *world) removeActor(a *actor) {
 // yield is called by every port adapter before it acts: the actor tells
 // the scheduler what it is about to do and waits for its turn. Calls made
 // outside an actor (setup, and the maintenance that brings the world to
-// rest) do not yield.
+// rest) do not yield. The call is described with format and args (see
+// describe) only for a recorded trace.
 func (w *world) yield(ctx context.Context, format string, args ...any) {
 	w.yieldFor(ctx, true, format, args...)
 }
@@ -507,7 +512,11 @@ func (w *world) yieldFor(ctx context.Context, changes bool, format string, args 
 	if a == nil {
 		return
 	}
-	if !a.wk.yield(actorMsg{desc: format, args: args, changes: changes}) {
+	var desc string
+	if w.record {
+		desc = describe(format, args)
+	}
+	if !a.wk.yield(actorMsg{desc: desc, changes: changes}) {
 		panic(crashed{}) // its worker was stopped
 	}
 	if a.inst.dead {
@@ -535,7 +544,9 @@ func (w *world) await(ctx context.Context, ch <-chan struct{}) {
 
 func (w *world) advance(d time.Duration) {
 	w.clock.Advance(d)
-	w.tracef("clock +%s", d)
+	if w.record { // d is not boxed for a trace no one keeps
+		w.tracef("clock +%s", d)
+	}
 }
 
 // crash kills an instance: each of its actors dies at its next call, as
