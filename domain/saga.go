@@ -85,7 +85,7 @@ type StartParams struct {
 
 // eventsInALife is room for the events of a saga's longest life, so the
 // saga Start returns records them without copying its timeline: three at
-// the start, then a confirm's two or a compensation's up to five.
+// the start, then a confirm's two or a compensation's up to four.
 const eventsInALife = 8
 
 // Start returns a RUNNING saga whose reservation is held and whose order is

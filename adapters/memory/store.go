@@ -262,7 +262,7 @@ func (s *Store) Create(ctx context.Context, saga *domain.Saga) error {
 	if _, exists := s.sagas[saga.ID]; exists {
 		return fmt.Errorf("create saga %s: %w", saga.ID, domain.ErrDuplicate)
 	}
-	if err := s.commitLocked(nil, saga, now, false); err != nil {
+	if err := s.commitLocked(nil, saga, now); err != nil {
 		return fmt.Errorf("create saga %s: %w", saga.ID, err)
 	}
 	return nil
@@ -279,9 +279,10 @@ func (s *Store) Create(ctx context.Context, saga *domain.Saga) error {
 // matching domain.ErrInvalidInput or domain.ErrInvalidTransition). Events
 // beyond the stored timeline enter the outbox in the same write. The
 // version is bumped even if fn changed nothing, as a database row update
-// would. The returned saga is a copy of what was stored. The saga fn is
-// given is the store's working copy, which it stores: fn must not keep
-// it.
+// would. The saga fn is given is a working copy, which Update returns
+// (with the stored versions) once the write succeeds; the store keeps a
+// copy of its own, so nothing the caller does to it later reaches the
+// store.
 func (s *Store) Update(ctx context.Context, id domain.SagaID, fn func(*domain.Saga) error) (*domain.Saga, error) {
 	for range MaxUpdateAttempts {
 		if err := contextErr(ctx); err != nil {
@@ -322,7 +323,7 @@ func (s *Store) Update(ctx context.Context, id domain.SagaID, fn func(*domain.Sa
 		}
 		// The store keeps an exact copy; the working copy, with the
 		// versions the write gave it, is the caller's answer.
-		err := s.commitLocked(current.saga, working, now, false)
+		err := s.commitLocked(current.saga, working, now)
 		if err == nil {
 			events := working.Events
 			*working = *s.sagas[id].saga
@@ -339,9 +340,8 @@ func (s *Store) Update(ctx context.Context, id domain.SagaID, fn func(*domain.Sa
 
 // commitLocked stores next as the saga's record replacing prev (nil for a
 // new saga) with every effect of the write, or returns an error having
-// changed nothing. owned says next is the store's own copy, stored as it
-// is (applyLocked). The caller holds s.mu.
-func (s *Store) commitLocked(prev, next *domain.Saga, now time.Time, owned bool) error {
+// changed nothing. The caller holds s.mu.
+func (s *Store) commitLocked(prev, next *domain.Saga, now time.Time) error {
 	// Every check comes before the first change, so a refused write leaves
 	// the store exactly as it was.
 	if err := s.checkLocked(prev, next, nil); err != nil {
@@ -364,7 +364,7 @@ func (s *Store) commitLocked(prev, next *domain.Saga, now time.Time, owned bool)
 	if sold > 0 {
 		s.products[product.ID] = product
 	}
-	s.applyLocked(prev, next, now, owned)
+	s.applyLocked(prev, next, now)
 	return nil
 }
 
@@ -400,9 +400,8 @@ func (s *Store) checkLocked(prev, next *domain.Saga, claimed map[domain.OrderID]
 // checkLocked, at prev's version + 1: the order index, the record, the
 // indexes of unfinished and finished sagas, and the new events in the
 // outbox. now is the write's time. The product's stock is the caller's.
-// next is copied unless owned: the store's own working copy, which
-// nobody else holds. The caller holds s.mu.
-func (s *Store) applyLocked(prev, next *domain.Saga, now time.Time, owned bool) {
+// The store keeps a copy of next. The caller holds s.mu.
+func (s *Store) applyLocked(prev, next *domain.Saga, now time.Time) {
 	var (
 		prevVersion int64
 		prevEvents  int
@@ -419,10 +418,7 @@ func (s *Store) applyLocked(prev, next *domain.Saga, now time.Time, owned bool) 
 	if next.HasOrder() {
 		s.orders[next.Order.ID] = next.ID
 	}
-	stored := next
-	if !owned {
-		stored = next.Clone()
-	}
+	stored := next.Clone()
 	stored.Version = prevVersion + 1
 	if stored.HasOrder() {
 		stored.Order.Version = stored.Version
@@ -504,7 +500,7 @@ func (s *Store) WriteAll(ctx context.Context, changes []ports.SagaChange) ([]*do
 
 	out := make([]*domain.Saga, len(changes))
 	for i, c := range changes {
-		s.applyLocked(current[i], c.Next, now, false)
+		s.applyLocked(current[i], c.Next, now)
 		out[i] = s.sagas[c.Next.ID].saga.Clone()
 	}
 	return out, nil
@@ -541,7 +537,7 @@ func (s *Store) CreateAll(ctx context.Context, sagas []*domain.Saga) error {
 		}
 	}
 	for _, saga := range sagas {
-		s.applyLocked(nil, saga, now, false)
+		s.applyLocked(nil, saga, now)
 	}
 	return nil
 }
@@ -660,8 +656,8 @@ func (s *Store) MarkPublished(ctx context.Context, ids []string) error {
 }
 
 // eventsPerUpdate is the room a working copy leaves for the events one
-// update adds (a confirm adds two, a compensation up to three), so that
-// emitting them does not copy the timeline again.
+// update adds (a confirm adds two, a compensating write at most two), so
+// that emitting them does not copy the timeline again.
 const eventsPerUpdate = 4
 
 // workingCopy is a deep copy of s for an update to change.
@@ -780,14 +776,23 @@ func (o *outbox) append(e domain.Event) {
 }
 
 func (o *outbox) unpublished(limit int) []domain.Event {
-	kept := -o.head
-	for _, c := range o.chunks {
-		kept += len(c)
-	}
-	out := make([]domain.Event, 0, max(0, min(limit, kept)))
+	n := 0 // counted first, so the answer is allocated once at its size
 	from := o.head
 	for _, c := range o.chunks {
-		for i := from; i < len(c) && len(out) < limit; i++ {
+		for i := from; i < len(c) && n < limit; i++ {
+			if !c[i].published {
+				n++
+			}
+		}
+		from = 0
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]domain.Event, 0, n)
+	from = o.head
+	for _, c := range o.chunks {
+		for i := from; i < len(c) && len(out) < n; i++ {
 			if !c[i].published {
 				out = append(out, c[i].event)
 			}
