@@ -436,7 +436,11 @@ func (s *Store) applyLocked(prev, next *domain.Saga, now time.Time) {
 		}
 	} else {
 		s.unfinished[stored.ID] = struct{}{}
-		s.leases.push(stored.LeaseUntil, stored.ID)
+		// A lease that did not move keeps its hint: a hint that still
+		// matches its record is never dropped (earliestDue).
+		if prev == nil || !prev.LeaseUntil.Equal(stored.LeaseUntil) {
+			s.leases.push(stored.LeaseUntil, stored.ID)
+		}
 	}
 	s.sagas[stored.ID] = rec
 	s.held.Store(int64(len(s.sagas)))
