@@ -164,8 +164,12 @@ func (a *App) recoverOne(ctx context.Context, id domain.SagaID) (done bool, err 
 	ctx, span := a.span(ctx, "saga.recover", trace.WithNewRoot(),
 		trace.WithAttributes(attribute.String("flashsale.saga_id", string(id))))
 	defer func() { endSpan(span, err) }()
-	err = a.step(ctx, func(ctx context.Context) error {
-		_, err := a.update(ctx, id, func(s *domain.Saga) error {
+	// The claim is the compensation's beginning: one write takes the
+	// lease and moves the saga to COMPENSATING.
+	c := &compRun{id: id}
+	err = a.timed(ctx, stepBeginCompensation, func(ctx context.Context) error {
+		var err error
+		c.saga, err = a.update(ctx, id, func(s *domain.Saga) error {
 			now := a.now()
 			if err := s.Claim(a.cfg.InstanceID, now, now.Add(a.cfg.LeaseTTL)); err != nil {
 				return err
@@ -180,7 +184,7 @@ func (a *App) recoverOne(ctx context.Context, id domain.SagaID) (done bool, err 
 	if err != nil {
 		return false, fmt.Errorf("recover %s: claim: %w", id, err)
 	}
-	if _, err := a.compensate(ctx, id, ReasonLeaseExpired); err != nil {
+	if _, err := a.compensateBegun(ctx, c); err != nil {
 		return false, fmt.Errorf("recover %s: %w", id, err)
 	}
 	return true, nil

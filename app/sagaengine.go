@@ -157,6 +157,13 @@ func (a *App) compensate(ctx context.Context, id domain.SagaID, reason string) (
 	if err != nil {
 		return nil, fmt.Errorf("begin compensation: %w", err)
 	}
+	return a.compensateBegun(ctx, c)
+}
+
+// compensateBegun is compensate after the write that began it: c.saga is
+// the saga as that write left it (COMPENSATING, or COMPENSATED already).
+func (a *App) compensateBegun(ctx context.Context, c *compRun) (*domain.Saga, error) {
+	id := c.id
 	if c.saga.Status == domain.SagaCompensated {
 		return c.saga, nil
 	}
@@ -182,7 +189,7 @@ func (a *App) compensate(ctx context.Context, id domain.SagaID, reason string) (
 		}
 	}
 	var finished bool // this call's write moved the saga to COMPENSATED
-	err = a.timed(ctx, stepFinishCompensation, func(ctx context.Context) error {
+	err := a.timed(ctx, stepFinishCompensation, func(ctx context.Context) error {
 		s, err := a.update(ctx, id, func(s *domain.Saga) error {
 			finished = s.Status == domain.SagaCompensating
 			return s.FinishCompensation(a.now())
