@@ -167,6 +167,7 @@ func (a *App) recoverOne(ctx context.Context, id domain.SagaID) (done bool, err 
 	// The claim is the compensation's beginning: one write takes the
 	// lease and moves the saga to COMPENSATING.
 	c := &compRun{id: id}
+	lost := false
 	err = a.timed(ctx, stepBeginCompensation, func(ctx context.Context) error {
 		var err error
 		c.saga, err = a.update(ctx, id, func(s *domain.Saga) error {
@@ -176,10 +177,17 @@ func (a *App) recoverOne(ctx context.Context, id domain.SagaID) (done bool, err 
 			}
 			return s.BeginCompensation(ReasonLeaseExpired, now)
 		})
+		if errors.Is(err, domain.ErrConflict) || errors.Is(err, domain.ErrInvalidTransition) {
+			// Another instance claimed it, or it finished meanwhile: the
+			// step did its job, and neither its metric nor its span
+			// counts an error.
+			lost = true
+			return nil
+		}
 		return err
 	})
-	if errors.Is(err, domain.ErrConflict) || errors.Is(err, domain.ErrInvalidTransition) {
-		return false, nil // another instance claimed it, or it finished meanwhile
+	if lost {
+		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("recover %s: claim: %w", id, err)

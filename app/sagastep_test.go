@@ -79,17 +79,22 @@ func (m *memReceipts) Void(_ context.Context, saga domain.SagaID) error {
 	return nil
 }
 
-// stepLog records the names the app measures, in order.
+// stepLog records the names the app measures, in order, and those it
+// measured as failed.
 type stepLog struct {
 	noMetrics
-	mu    sync.Mutex
-	names []string
+	mu     sync.Mutex
+	names  []string
+	failed []string
 }
 
-func (l *stepLog) StepDone(name string, _ time.Duration, _ error) {
+func (l *stepLog) StepDone(name string, _ time.Duration, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.names = append(l.names, name)
+	if err != nil {
+		l.failed = append(l.failed, name)
+	}
 }
 
 func (l *stepLog) take(keep ...string) []string {

@@ -172,8 +172,9 @@ var plantedBugs = []PlantedBug{
 	{"skip-refund", []string{"I4"}, func(b *Bugs) { b.SkipRefund = true }},
 	{"no-version-check", []string{"I4", "I7"}, func(b *Bugs) { b.NoVersionCheck = true }},
 	{"stale-update-read", []string{"I4"}, func(b *Bugs) { b.StaleUpdateRead = true }},
-	// An upsert also lets the reaper's abort record land over a live saga
-	// it took for dead, erasing its charge: a refund never made (I4).
+	// An upsert also lets the reaper's abort record (written because it
+	// found no saga) land over the saga created just after, erasing its
+	// charge: a refund never made (I4).
 	{"duplicate-saga", []string{"I5", "I4"}, func(b *Bugs) { b.DuplicateSaga = true }},
 	{"lose-event", []string{"I6"}, func(b *Bugs) { b.LoseEvent = true }},
 	{"swallow-write-error", []string{"I7"}, func(b *Bugs) { b.SwallowWriteError = true }},

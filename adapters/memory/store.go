@@ -437,8 +437,10 @@ func (s *Store) applyLocked(prev, next *domain.Saga, now time.Time) {
 	} else {
 		s.unfinished[stored.ID] = struct{}{}
 		// A lease that did not move keeps its hint: a hint that still
-		// matches its record is never dropped (earliestDue).
-		if prev == nil || !prev.LeaseUntil.Equal(stored.LeaseUntil) {
+		// matches its unfinished record is never dropped (earliestDue).
+		// A finished record's hint may have been, so a write that makes a
+		// saga unfinished again (only a planted bug does) pushes one.
+		if prev == nil || prev.Status.Terminal() || !prev.LeaseUntil.Equal(stored.LeaseUntil) {
 			s.leases.push(stored.LeaseUntil, stored.ID)
 		}
 	}

@@ -278,3 +278,46 @@ func TestEarliestDueListsAnEntryOnce(t *testing.T) {
 		t.Fatalf("a second listing = %v, want [a b] again", got)
 	}
 }
+
+// TestStaleFindsASagaUnfinishedAgain: a write that keeps a saga's lease
+// keeps its hint, but a finished saga's hint may be gone; a write that
+// makes the saga unfinished again (only a planted bug, a stale read, does)
+// must leave it findable by recovery.
+func TestStaleFindsASagaUnfinishedAgain(t *testing.T) {
+	clock := NewClock(epoch)
+	s := NewStore(clock)
+	if _, err := s.Supply(t.Context(), domain.Supply{ID: "p-1", Name: "p", PriceMinor: 100, AddStock: 10}); err != nil {
+		t.Fatal(err)
+	}
+	saga := newSaga(t, "s-1", epoch)
+	if err := s.Create(t.Context(), saga); err != nil {
+		t.Fatal(err)
+	}
+	set := func(status domain.SagaStatus) {
+		t.Helper()
+		if _, err := s.Update(t.Context(), "s-1", func(g *domain.Saga) error { g.Status = status; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stale := func() []domain.SagaID {
+		t.Helper()
+		ids, err := s.Stale(t.Context(), clock.Now(), 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	set(domain.SagaCompensated)
+	clock.Advance(time.Minute) // past the lease
+	if got := stale(); len(got) != 0 {
+		t.Fatalf("Stale = %v for a finished saga, want none", got)
+	}
+	set(domain.SagaCompensating) // the same lease, unfinished again
+	if got := stale(); !slices.Equal(got, []domain.SagaID{"s-1"}) {
+		t.Fatalf("Stale = %v, want [s-1]", got)
+	}
+	set(domain.SagaCompensating) // a write that keeps the lease keeps the hint
+	if got := stale(); !slices.Equal(got, []domain.SagaID{"s-1"}) {
+		t.Fatalf("Stale after a second write = %v, want [s-1]", got)
+	}
+}
