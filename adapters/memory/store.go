@@ -719,15 +719,13 @@ func (s *Store) AppendStock(dst []int64, products []domain.ProductID) []int64 {
 // Sagas returns copies of every saga the store holds, ordered by ID.
 // Test support: invariant checks walk every saga.
 func (s *Store) Sagas() []*domain.Saga {
-	now := s.clock.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.forgetDueLocked(now)
-	out := make([]*domain.Saga, 0, len(s.sagas))
-	for _, rec := range s.sagas {
-		out = append(out, rec.saga.Clone())
-	}
-	slices.SortFunc(out, func(a, b *domain.Saga) int { return cmp.Compare(a.ID, b.ID) })
+	var out []*domain.Saga
+	s.ViewSagas(func(all []*domain.Saga) {
+		out = make([]*domain.Saga, len(all))
+		for i, saga := range all {
+			out[i] = saga.Clone()
+		}
+	})
 	return out
 }
 
