@@ -19,12 +19,14 @@ import (
 // App is the set of use cases wired to one set of ports. It is safe for
 // concurrent use.
 type App struct {
-	d    Deps
-	cfg  Config
-	gate gate
-	// reserveFresh is the gate's reserve telling a reservation it took
-	// from a replayed one, or nil (freshReserveOf): with it a keyed
-	// purchase needs no lookup of the gate before it reserves.
+	d   Deps
+	cfg Config
+	// guard and reserver are the lock strategy's (StrategyDef.New).
+	guard    Guard
+	reserver Reserver
+	// reserveFresh is the reserve telling a reservation it took from a
+	// replayed one, or nil (a reserver that is no FreshReserver): with it
+	// a keyed purchase needs no lookup of the gate before it reserves.
 	reserveFresh func(context.Context, domain.Reservation) (bool, error)
 	log          *slog.Logger
 
@@ -100,9 +102,15 @@ func New(d Deps, cfg Config, hooks Hooks) (*App, error) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	g, err := newGate(cfg.Strategy, d, cfg, hooks.VirtualTime)
+	guard, reserver, err := newStrategy(cfg.Strategy, StrategyPorts{
+		Inventory: d.Inventory, Locker: d.Locker, IDs: d.IDs, Logger: d.Logger, Config: cfg, VirtualTime: hooks.VirtualTime,
+	})
 	if err != nil {
 		return nil, err
+	}
+	var reserveFresh func(context.Context, domain.Reservation) (bool, error)
+	if fr, ok := reserver.(FreshReserver); ok {
+		reserveFresh = fr.ReserveFresh
 	}
 	m := d.Metrics
 	if m == nil || isNilInterface(m) {
@@ -112,7 +120,7 @@ func New(d Deps, cfg Config, hooks Hooks) (*App, error) {
 	if d.Tracer != nil && !isNilInterface(d.Tracer) {
 		tracer = d.Tracer.Tracer(TracerName)
 	}
-	a := &App{d: d, cfg: cfg, tracer: tracer, gate: g, reserveFresh: freshReserveOf(g, d.Inventory), log: d.Logger, published: make(chan struct{}, 1), hooks: hooks, metrics: m,
+	a := &App{d: d, cfg: cfg, tracer: tracer, guard: guard, reserver: reserver, reserveFresh: reserveFresh, log: d.Logger, published: make(chan struct{}, 1), hooks: hooks, metrics: m,
 		near:       &nearCache{ttl: cfg.NearCacheTTL},
 		adm:        &admission{limit: int64(cfg.MaxInFlightPerProduct), ttl: cfg.SoldOutTTL},
 		relayToken: cfg.InstanceID + "-" + d.IDs.NewID()}

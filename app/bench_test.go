@@ -20,7 +20,7 @@ import (
 // adapters/redis, BenchmarkCreateSaga and BenchmarkCompleteSaga in
 // adapters/mysql.)
 func BenchmarkPurchase(b *testing.B) {
-	for _, s := range app.Strategies {
+	for _, s := range app.Strategies() {
 		b.Run(string(s), func(b *testing.B) {
 			w := newWorld(b)
 			benchPurchases(b, w, w.app(s, "bench"))
@@ -47,7 +47,7 @@ func benchPurchases(b *testing.B, w *world, a *app.App) {
 // lock_busy (the seed's behaviour: a buyer is told to retry); busy/op and
 // contention/op report how many.
 func BenchmarkPurchaseParallel(b *testing.B) {
-	for _, s := range app.Strategies {
+	for _, s := range app.Strategies() {
 		b.Run(string(s), func(b *testing.B) {
 			w := newWorld(b)
 			a := w.app(s, "bench")

@@ -259,7 +259,7 @@ func (a *App) purchase(ctx context.Context, id domain.SagaID, req domain.Purchas
 		return Receipt{}, domain.Invalid("qty", "order amount overflows")
 	}
 
-	exit, err := a.gate.enter(ctx, req.ProductID)
+	exit, err := a.guard.Enter(ctx, req.ProductID)
 	if err != nil {
 		return Receipt{}, unavailableFrom(ports.DependencyLock, err)
 	}

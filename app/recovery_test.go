@@ -14,7 +14,7 @@ import (
 // second instance recovers, and at rest every invariant holds. A sale whose
 // confirm committed before the crash stays sold; anything else compensates.
 func TestCrashAtEveryPoint(t *testing.T) {
-	for _, s := range app.Strategies {
+	for _, s := range app.Strategies() {
 		for _, at := range app.CrashPoints {
 			t.Run(string(s)+"/"+string(at), func(t *testing.T) {
 				w := newWorld(t)

@@ -230,11 +230,11 @@ func dependenciesOf(steps []SagaStep) map[string]ports.Dependency {
 	return m
 }
 
-// Step 1: reserve, at the gate (the strategy's).
+// Step 1: reserve, with the strategy's reserver.
 
 func (a *App) reserve(ctx context.Context, r *sagaRun) error {
 	if r.fresh != freshFromReserve {
-		return a.gate.reserve(ctx, r.res)
+		return a.reserver.Reserve(ctx, r.res)
 	}
 	var err error
 	r.own, err = a.reserveFresh(ctx, r.res)

@@ -73,7 +73,7 @@ func only(names, keep []string) []string {
 // compensations in reverse order, measuring each under its declared name.
 func TestTheRunnerFollowsTheDeclaration(t *testing.T) {
 	forward, compensations := declared()
-	for _, s := range app.Strategies {
+	for _, s := range app.Strategies() {
 		t.Run(string(s), func(t *testing.T) {
 			w := newWorld(t)
 			m := &stepMetrics{}

@@ -200,7 +200,7 @@ func TestAFourthStepIsOneEntry(t *testing.T) {
 		}
 	})
 
-	for _, s := range Strategies {
+	for _, s := range Strategies() {
 		t.Run(string(s), func(t *testing.T) {
 			t.Run("completes with a receipt", func(t *testing.T) {
 				f := newReceiptFixture(t, s)

@@ -14,7 +14,7 @@ import (
 // The seed's scenarios (PRODUCT.md), for each lock strategy.
 
 func TestTwoBuyersStockOne(t *testing.T) {
-	for _, s := range app.Strategies {
+	for _, s := range app.Strategies() {
 		t.Run(string(s), func(t *testing.T) {
 			w := newWorld(t)
 			a, b := w.app(s, "app-1"), w.app(s, "app-2")
@@ -44,7 +44,7 @@ func TestTwoBuyersStockOne(t *testing.T) {
 }
 
 func TestTenBuyersStockNine(t *testing.T) {
-	for _, s := range app.Strategies {
+	for _, s := range app.Strategies() {
 		t.Run(string(s), func(t *testing.T) {
 			w := newWorld(t)
 			apps := []*app.App{w.app(s, "app-1"), w.app(s, "app-2")}
@@ -116,7 +116,7 @@ func TestPaymentFailureCompensatesInReverse(t *testing.T) {
 			domain.EventOrderCancelled, domain.EventInventoryReleased, domain.EventSagaCompensated,
 		}},
 	}
-	for _, s := range app.Strategies {
+	for _, s := range app.Strategies() {
 		for _, tc := range cases {
 			t.Run(string(s)+"/"+tc.name, func(t *testing.T) {
 				w := newWorld(t)

@@ -53,7 +53,7 @@ func newMachine(t *rapid.T) *machine {
 	w := newWorld(t)
 	w.acked, w.keyOrders = map[domain.SagaID]bool{}, map[string]map[domain.OrderID]bool{}
 	m := &machine{w: w, tried: map[string][]domain.PurchaseRequest{}}
-	for i, s := range app.Strategies {
+	for i, s := range app.Strategies() {
 		m.apps = append(m.apps, w.app(s, fmt.Sprintf("app-%d-%s", i, s)))
 	}
 	for _, p := range machineProducts {

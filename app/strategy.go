@@ -1,173 +1,199 @@
 package app
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"time"
+	"slices"
+	"strings"
+	"sync"
 
 	"github.com/flashsale/flashsale/domain"
 	"github.com/flashsale/flashsale/ports"
 )
 
-// Strategy names how concurrent buyers of one product are kept apart.
+// Strategy names how concurrent buyers of one product are kept apart: a
+// lock strategy. Each is declared in a file of its own that registers it
+// (RegisterStrategy); the app, the CLI's help and `flashsale strategies`,
+// the simulator and the bench list them from the registry.
 type Strategy string
 
-// The lock strategies. None is the default and the safe choice: the
-// inventory's atomic reservation alone decides who gets stock. Lock is the
-// seed's per-product lock held across the saga (kept for comparison: it
-// turns a hot product into a queue). Optimistic reserves by
-// compare-and-set on the product's stock version, with bounded retries.
-const (
-	StrategyNone       Strategy = "none"
-	StrategyLock       Strategy = "lock"
-	StrategyOptimistic Strategy = "optimistic"
-)
+// StrategyNone is the default and the safe choice (strategy_none.go).
+const StrategyNone Strategy = "none"
 
-// Strategies lists the valid strategies.
-var Strategies = []Strategy{StrategyNone, StrategyLock, StrategyOptimistic}
+// A Guard is what a strategy holds across a purchase: Enter runs before
+// the saga's first step, and the exit it returns after its last, whatever
+// happened. A guard that holds nothing returns a no-op exit.
+type Guard interface {
+	Enter(ctx context.Context, product domain.ProductID) (exit func(), err error)
+}
+
+// A Reserver is a strategy's reservation step: it takes r's units at the
+// inventory, or answers why not (domain.ErrInsufficientStock,
+// domain.ErrContention, domain.ErrUnavailable...).
+type Reserver interface {
+	Reserve(ctx context.Context, r domain.Reservation) error
+}
+
+// StrategyPorts is what a strategy builds on.
+type StrategyPorts struct {
+	Inventory ports.Inventory
+	Locker    ports.Locker // nil when the app has none
+	IDs       ports.IDs
+	Logger    *slog.Logger
+	Config    Config
+	// VirtualTime: set no real-time deadlines (Hooks.VirtualTime).
+	VirtualTime bool
+}
+
+// A StrategyDef declares a lock strategy.
+type StrategyDef struct {
+	Name Strategy
+	// Doc is one line for help texts and `flashsale strategies`.
+	Doc string
+	// New builds the strategy's guard and reserver for one app, or says
+	// why the ports cannot carry it.
+	New func(StrategyPorts) (Guard, Reserver, error)
+}
+
+var registry = struct {
+	mu   sync.RWMutex
+	defs map[Strategy]StrategyDef
+}{defs: map[Strategy]StrategyDef{}}
+
+// RegisterStrategy adds a strategy, from an init function of the file
+// that declares it. It panics on a name that is empty, not lower-case
+// letters, or taken, and on a missing constructor: those are programming
+// errors.
+func RegisterStrategy(def StrategyDef) {
+	if def.Name == "" || strings.Trim(string(def.Name), "abcdefghijklmnopqrstuvwxyz") != "" {
+		panic(fmt.Sprintf("app: strategy name %q: want lower-case letters", def.Name))
+	}
+	if def.New == nil || def.Doc == "" {
+		panic(fmt.Sprintf("app: strategy %q needs New and Doc", def.Name))
+	}
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	if _, taken := registry.defs[def.Name]; taken {
+		panic(fmt.Sprintf("app: strategy %q registered twice", def.Name))
+	}
+	registry.defs[def.Name] = def
+}
+
+// StrategyDefs returns the registered strategies: the default first, then
+// by name.
+func StrategyDefs() []StrategyDef {
+	registry.mu.RLock()
+	defer registry.mu.RUnlock()
+	defs := make([]StrategyDef, 0, len(registry.defs))
+	for _, d := range registry.defs {
+		defs = append(defs, d)
+	}
+	slices.SortFunc(defs, func(a, b StrategyDef) int {
+		if (a.Name == StrategyNone) != (b.Name == StrategyNone) {
+			if a.Name == StrategyNone {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.Name, b.Name)
+	})
+	return defs
+}
+
+// Strategies returns the registered strategies' names, in StrategyDefs'
+// order.
+func Strategies() []Strategy {
+	defs := StrategyDefs()
+	names := make([]Strategy, len(defs))
+	for i, d := range defs {
+		names[i] = d.Name
+	}
+	return names
+}
 
 // ParseStrategy validates a strategy name.
 func ParseStrategy(s string) (Strategy, error) {
-	for _, v := range Strategies {
-		if string(v) == s {
-			return v, nil
-		}
+	registry.mu.RLock()
+	_, ok := registry.defs[Strategy(s)]
+	registry.mu.RUnlock()
+	if !ok {
+		return "", fmt.Errorf("unknown lock strategy %q (want one of %s)", s, strategyList())
 	}
-	return "", fmt.Errorf("unknown lock strategy %q (want none, lock or optimistic)", s)
+	return Strategy(s), nil
 }
 
-// gate is what a strategy contributes to a purchase: an optional guard held
-// across the saga, and the reservation step.
-type gate interface {
-	// enter runs before the saga's first step; the returned exit runs after
-	// its last, whatever happened.
-	enter(ctx context.Context, product domain.ProductID) (exit func(), err error)
-	reserve(ctx context.Context, r domain.Reservation) error
-}
-
-func newGate(s Strategy, d Deps, cfg Config, virtualTime bool) (gate, error) {
-	switch s {
-	case StrategyNone:
-		return atomicGate{inv: d.Inventory}, nil
-	case StrategyLock:
-		if d.Locker == nil {
-			return nil, errors.New("strategy lock needs a Locker")
-		}
-		return &lockGate{inv: d.Inventory, locker: d.Locker, ids: d.IDs, ttl: cfg.LockTTL, timeout: cfg.StepTimeout, virtualTime: virtualTime, log: d.Logger}, nil
-	case StrategyOptimistic:
-		vr, ok := d.Inventory.(ports.VersionedReserver)
-		if !ok {
-			return nil, errors.New("strategy optimistic needs an inventory that supports versioned reserves")
-		}
-		return optimisticGate{inv: d.Inventory, vr: vr, retries: cfg.OptimisticRetries}, nil
+func strategyList() string {
+	names := Strategies()
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = string(n)
 	}
-	return nil, fmt.Errorf("unknown lock strategy %q", s)
+	return strings.Join(parts, ", ")
 }
 
-// freshReserveOf returns the gate's reserve as one that tells a
-// reservation it took from one it replayed (ports.FreshReserver), or nil,
-// and a keyed purchase asks the gate before it reserves instead. Only the
-// atomic gate uses it: the optimistic gate reserves by version, the lock
-// gate takes the product's lock first (a retry of a finished purchase must
-// learn it is one before it queues for the lock, or it could be answered
-// lock_busy instead of its order), and an inventory may lack the
-// capability.
-func freshReserveOf(g gate, inv ports.Inventory) func(context.Context, domain.Reservation) (bool, error) {
-	fr, ok := inv.(ports.FreshReserver)
-	if _, atomic := g.(atomicGate); !ok || !atomic {
-		return nil
+func newStrategy(s Strategy, p StrategyPorts) (Guard, Reserver, error) {
+	registry.mu.RLock()
+	def, ok := registry.defs[s]
+	registry.mu.RUnlock()
+	if !ok {
+		return nil, nil, fmt.Errorf("unknown lock strategy %q (want one of %s)", s, strategyList())
 	}
-	return fr.ReserveFresh
-}
-
-// atomicGate relies on the inventory's atomic reserve alone.
-type atomicGate struct{ inv ports.Inventory }
-
-func (atomicGate) enter(context.Context, domain.ProductID) (func(), error) { return func() {}, nil }
-
-func (g atomicGate) reserve(ctx context.Context, r domain.Reservation) error {
-	return g.inv.Reserve(ctx, r)
-}
-
-// lockGate is the seed's strategy: one lock per product, held for the whole
-// saga; a busy lock is answered at once with domain.ErrLockBusy. The lock is
-// an optimisation of contention only: correctness never depends on it,
-// because the reservation under it is atomic and release checks the token.
-type lockGate struct {
-	inv     ports.Inventory
-	locker  ports.Locker
-	ids     ports.IDs
-	ttl     time.Duration
-	timeout time.Duration
-	// virtualTime: no real-time deadlines (Hooks.VirtualTime).
-	virtualTime bool
-	log         *slog.Logger
-}
-
-func (g *lockGate) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	if g.virtualTime {
-		return ctx, func() {}
+	g, r, err := def.New(p)
+	if err != nil {
+		return nil, nil, fmt.Errorf("strategy %s: %w", s, err)
 	}
-	return context.WithTimeout(ctx, g.timeout)
+	return g, r, nil
 }
 
-// LockKey is the key of a product's lock (the seed's lock:product:<id>).
-func LockKey(id domain.ProductID) string { return "lock:product:" + string(id) }
+// noGuard holds nothing across a purchase.
+type noGuard struct{}
 
-func (g *lockGate) enter(ctx context.Context, product domain.ProductID) (func(), error) {
-	key, token := LockKey(product), g.ids.NewID()
-	actx, cancel := g.withTimeout(ctx)
-	defer cancel()
-	if err := g.locker.Acquire(actx, key, token, g.ttl); err != nil {
-		return nil, fmt.Errorf("lock %s: %w", product, err)
+func (noGuard) Enter(context.Context, domain.ProductID) (func(), error) { return func() {}, nil }
+
+// NoGuard is the guard of a strategy that holds nothing across a purchase.
+func NoGuard() Guard { return noGuard{} }
+
+// inventoryReserver reserves with the inventory's atomic reserve alone.
+type inventoryReserver struct{ inv ports.Inventory }
+
+func (r inventoryReserver) Reserve(ctx context.Context, res domain.Reservation) error {
+	return r.inv.Reserve(ctx, res)
+}
+
+// AtomicReserver is the reserver that relies on the inventory's atomic
+// reserve alone (strategies none and lock).
+func AtomicReserver(inv ports.Inventory) Reserver { return inventoryReserver{inv: inv} }
+
+// A FreshReserver is a Reserver that can also tell a reservation it took
+// from one it replayed (ports.FreshReserver): with it a keyed purchase
+// asks the gate nothing before it reserves. A strategy whose reserve must
+// not be replaced by the inventory's (the optimistic reserve by version)
+// or that must learn a request is a retry before its guard (the lock
+// strategy: a retry of a finished purchase must not be answered
+// lock_busy) does not offer it.
+type FreshReserver interface {
+	Reserver
+	ReserveFresh(ctx context.Context, r domain.Reservation) (bool, error)
+}
+
+// freshReserver is the atomic reserver of an inventory that tells fresh
+// reservations from replays.
+type freshReserver struct {
+	inventoryReserver
+	fr ports.FreshReserver
+}
+
+func (r freshReserver) ReserveFresh(ctx context.Context, res domain.Reservation) (bool, error) {
+	return r.fr.ReserveFresh(ctx, res)
+}
+
+// FreshAtomicReserver is AtomicReserver that is also a FreshReserver
+// when the inventory can tell (ports.FreshReserver).
+func FreshAtomicReserver(inv ports.Inventory) Reserver {
+	if fr, ok := inv.(ports.FreshReserver); ok {
+		return freshReserver{inventoryReserver{inv: inv}, fr}
 	}
-	return func() {
-		// Release even if the saga's context has ended: a lock left behind
-		// blocks the product until its TTL.
-		rctx, cancel := g.withTimeout(detached(ctx))
-		defer cancel()
-		if err := g.locker.Release(rctx, key, token); err != nil {
-			// ErrLockLost: the saga outlived the TTL and someone else may
-			// hold the lock now; the token check kept us from freeing it.
-			g.log.WarnContext(ctx, "lock release", "product", product, "err", err)
-		}
-	}, nil
-}
-
-func (g *lockGate) reserve(ctx context.Context, r domain.Reservation) error {
-	return g.inv.Reserve(ctx, r)
-}
-
-// optimisticGate reads the stock level and reserves only if its version is
-// unchanged, retrying a bounded number of times on a lost race.
-type optimisticGate struct {
-	inv     ports.Inventory
-	vr      ports.VersionedReserver
-	retries int
-}
-
-func (optimisticGate) enter(context.Context, domain.ProductID) (func(), error) {
-	return func() {}, nil
-}
-
-func (g optimisticGate) reserve(ctx context.Context, r domain.Reservation) error {
-	for attempt := 0; attempt <= g.retries; attempt++ {
-		level, err := g.inv.Level(ctx, r.ProductID)
-		if err != nil {
-			return err
-		}
-		if err := level.CanReserve(r.Qty); err != nil {
-			return err
-		}
-		err = g.vr.ReserveIfVersion(ctx, r, level.Version)
-		if !errors.Is(err, domain.ErrConflict) {
-			return err
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w: %w", domain.ErrUnavailable, ctx.Err())
-		}
-	}
-	return domain.ErrContention
+	return AtomicReserver(inv)
 }

@@ -24,6 +24,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/flashsale/flashsale/app"
 )
 
 // The scenarios.
@@ -91,8 +93,15 @@ func ParseScenarios(s string) ([]string, error) {
 	return out, nil
 }
 
-// Strategies are the lock strategies a target may run.
-var Strategies = []string{"none", "lock", "optimistic"}
+// Strategies returns the lock strategies a target may run: the app's
+// registered ones (app.Strategies).
+func Strategies() []string {
+	var names []string
+	for _, s := range app.Strategies() {
+		names = append(names, string(s))
+	}
+	return names
+}
 
 // ParseList parses "a,b", or "all" for every name in valid.
 func ParseList(what, s string, valid []string) ([]string, error) {
@@ -217,7 +226,7 @@ func (o *Options) validate() error {
 		return errors.New("bench: the saturation rate must not be negative")
 	}
 	for _, t := range o.Targets {
-		if !slices.Contains(Strategies, t.Strategy) {
+		if !slices.Contains(Strategies(), t.Strategy) {
 			return fmt.Errorf("bench: unknown strategy %q", t.Strategy)
 		}
 		if t.Start == nil && t.URL == "" {

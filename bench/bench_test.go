@@ -61,7 +61,7 @@ func shortOptions(targets ...Target) Options {
 
 func TestRunAllStrategiesWritesReport(t *testing.T) {
 	var targets []Target
-	for _, s := range Strategies {
+	for _, s := range Strategies() {
 		targets = append(targets, memoryTarget(t, s))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -73,7 +73,7 @@ func TestRunAllStrategiesWritesReport(t *testing.T) {
 	if !rep.I1OK {
 		t.Fatalf("I1 broken: %+v", rep.Results)
 	}
-	if got, want := len(rep.Results), len(Strategies)*len(Scenarios); got != want {
+	if got, want := len(rep.Results), len(Strategies())*len(Scenarios); got != want {
 		t.Fatalf("%d results, want %d", got, want)
 	}
 	for _, r := range rep.Results {
@@ -233,11 +233,11 @@ func TestParseListAndOptions(t *testing.T) {
 			t.Errorf("ParseScenarios(%q) accepted", bad)
 		}
 	}
-	if got, err := ParseList("strategy", "lock,none,lock", Strategies); err != nil || strings.Join(got, ",") != "lock,none" {
+	if got, err := ParseList("strategy", "lock,none,lock", Strategies()); err != nil || strings.Join(got, ",") != "lock,none" {
 		t.Errorf("lock,none,lock: %v %v", got, err)
 	}
 	for _, bad := range []string{"", "nope", "none,", "seed"} {
-		if _, err := ParseList("strategy", bad, Strategies); err == nil {
+		if _, err := ParseList("strategy", bad, Strategies()); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}

@@ -16,7 +16,7 @@ import (
 // (GOGC=100 in the environment).
 func BenchmarkSimulatedSagas(b *testing.B) {
 	defer sim.TuneGC(500)()
-	for _, s := range app.Strategies {
+	for _, s := range app.Strategies() {
 		b.Run(string(s), func(b *testing.B) {
 			var runner sim.Runner
 			defer runner.Close()

@@ -217,10 +217,11 @@ func NewSeeded(seed uint64) Chooser {
 
 func (s seeded) Intn(n int, _ string) int { return s.r.IntN(n) }
 
-// ParseStrategies reads "none", "lock", "optimistic" or "all".
+// ParseStrategies reads a comma-separated list of registered strategies
+// (app.Strategies), or "all".
 func ParseStrategies(s string) ([]app.Strategy, error) {
 	if s == "all" {
-		return slices.Clone(app.Strategies), nil
+		return app.Strategies(), nil
 	}
 	var out []app.Strategy
 	for _, name := range strings.Split(s, ",") {

@@ -31,7 +31,7 @@ func TestPlantedBugsAreCaught(t *testing.T) {
 	covered := map[string]bool{}
 	for _, bug := range sim.PlantedBugs() {
 		covered[bug.Breaks[0]] = true
-		strategies := app.Strategies
+		strategies := app.Strategies()
 		if s, ok := only[bug.Name]; ok {
 			strategies = s
 		}
@@ -71,7 +71,7 @@ func TestPlantedBugsAreCaught(t *testing.T) {
 // TestPlantedBugsAreInertWhenOff: the same seeds without the bug pass, so
 // the catch above is the bug's and not the simulator's.
 func TestPlantedBugsAreInertWhenOff(t *testing.T) {
-	for _, s := range app.Strategies {
+	for _, s := range app.Strategies() {
 		for seed := range uint64(plantedSeeds) {
 			o := sim.Options{Seed: seed, Buyers: 40, Products: 2, Stock: 8, Strategy: s, Faults: allFaults}
 			if r := sim.Run(o, false); r.Violation != nil {

@@ -21,7 +21,7 @@ func (c rapidChooser) Intn(n int, label string) int {
 // drawn by rapid, for every strategy, in small worlds where a shrunk
 // failure stays readable.
 func TestSimulationUnderRapid(t *testing.T) {
-	for _, s := range app.Strategies {
+	for _, s := range app.Strategies() {
 		t.Run(string(s), func(t *testing.T) {
 			rapid.Check(t, func(rt *rapid.T) {
 				o := sim.Options{

@@ -17,7 +17,7 @@ func TestRunsHoldTheInvariants(t *testing.T) {
 	if testing.Short() {
 		runs = 10
 	}
-	for _, s := range app.Strategies {
+	for _, s := range app.Strategies() {
 		t.Run(string(s), func(t *testing.T) {
 			var total sim.Result
 			for seed := range uint64(runs) {
@@ -46,7 +46,7 @@ func TestRunsHoldTheInvariants(t *testing.T) {
 
 // TestSameSeedSameTrace: the trace is a function of the seed alone.
 func TestSameSeedSameTrace(t *testing.T) {
-	for _, s := range app.Strategies {
+	for _, s := range app.Strategies() {
 		o := sim.Options{Seed: 42, Buyers: 30, Strategy: s, Faults: allFaults}
 		a, b := sim.Run(o, true), sim.Run(o, true)
 		if len(a.Trace) < 100 || !slices.Equal(a.Trace, b.Trace) {

@@ -328,7 +328,7 @@ func TestBadInput(t *testing.T) {
 // TestBadInputNeverServerError replays every case of the table under every
 // strategy, with an idempotency key and without, and allows no 5xx.
 func TestBadInputNeverServerError(t *testing.T) {
-	for _, s := range app.Strategies {
+	for _, s := range app.Strategies() {
 		for _, withKey := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/key=%v", s, withKey), func(t *testing.T) {
 				f := newFixture(t, fixtureOpts{strategy: s})

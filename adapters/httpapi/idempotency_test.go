@@ -19,7 +19,7 @@ import (
 // and the same bytes, the second marked as replayed, with one saga and one
 // charge.
 func TestIdempotentReplay(t *testing.T) {
-	for _, s := range app.Strategies {
+	for _, s := range app.Strategies() {
 		t.Run(string(s), func(t *testing.T) {
 			f := newFixture(t, fixtureOpts{strategy: s})
 			body := `{"productId":"p1","qty":2}`
@@ -310,7 +310,7 @@ func decodeProblem(t *testing.T, rec *httptest.ResponseRecorder) problem {
 // request sent next with that key is a first request, not a replay and not
 // a 422 for "another body".
 func TestInvalidRequestDoesNotConsumeItsKey(t *testing.T) {
-	for _, s := range app.Strategies {
+	for _, s := range app.Strategies() {
 		t.Run(string(s), func(t *testing.T) {
 			f := newFixture(t, fixtureOpts{strategy: s})
 			before := f.snapshot()

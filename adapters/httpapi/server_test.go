@@ -499,7 +499,7 @@ func TestPurchaseByIntegerProductID(t *testing.T) {
 // TestSellOut: stock 3, three buyers of 1 then a fourth: the fourth is told
 // why and the product shows nothing available.
 func TestSellOut(t *testing.T) {
-	for _, s := range app.Strategies {
+	for _, s := range app.Strategies() {
 		t.Run(string(s), func(t *testing.T) {
 			f := newFixture(t, fixtureOpts{strategy: s})
 			for i := range 3 {
@@ -586,7 +586,7 @@ func TestMaxBodyBytesOption(t *testing.T) {
 // reserved 0. Under the lock strategy the losers are told "busy, retry"
 // instead, and never a 5xx.
 func TestConcurrentBuyersOverHTTP(t *testing.T) {
-	for _, s := range app.Strategies {
+	for _, s := range app.Strategies() {
 		t.Run(string(s), func(t *testing.T) {
 			f := newFixture(t, fixtureOpts{strategy: s, payLatency: 20 * time.Millisecond})
 			assertJSON(t, f.supply(`{"id":"hot","name":"Hot","priceMinor":100,"addStock":9}`), http.StatusOK, nil)

@@ -25,7 +25,7 @@ import (
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	target := fs.String("target", "", "base URL of the API to drive (e.g. https://127.0.0.1:8443); empty: an in-process server on memory adapters per strategy")
-	strategies := fs.String("strategy", "all", "in-process only: none, lock, optimistic, a comma list, or all")
+	strategies := fs.String("strategy", "all", "in-process only: "+strategyNames()+", a comma list, or all")
 	targetStrategy := fs.String("target-strategy", "none", "with --target: the strategy the target runs (recorded, not set)")
 	scenarios := fs.String("scenarios", "all", "a comma list of seed, hot, mix, reads, saturate, overload, soldout, readmax; all = seed,hot,mix,reads; crowd = saturate,overload,soldout,readmax (opt-in: minutes)")
 	rate := fs.Int("rate", 500, "arrival rate (requests/s) of the open-model scenarios (hot, mix, reads)")
@@ -116,7 +116,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				return usageErrorf("--%s needs --target", name)
 			}
 		}
-		ss, err := bench.ParseList("strategy", *strategies, bench.Strategies)
+		ss, err := bench.ParseList("strategy", *strategies, bench.Strategies())
 		if err != nil {
 			return usageError{err}
 		}
@@ -133,8 +133,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return usageErrorf("--target %q is not an http(s) URL", *target)
 		}
-		if _, err := bench.ParseList("strategy", *targetStrategy, bench.Strategies); err != nil || *targetStrategy == "all" {
-			return usageErrorf("--target-strategy must be one of none, lock, optimistic")
+		if _, err := bench.ParseList("strategy", *targetStrategy, bench.Strategies()); err != nil || *targetStrategy == "all" {
+			return usageErrorf("--target-strategy must be one of %s", strategyNames())
 		}
 		if *adminToken == "" {
 			return usageErrorf("--target needs --admin-token (products are created with POST /products)")

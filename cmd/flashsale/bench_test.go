@@ -29,13 +29,14 @@ func TestBenchInProcess(t *testing.T) {
 	if stderr.Len() != 0 {
 		t.Errorf("stderr is not a terminal, yet got: %q", stderr.String())
 	}
-	for _, want := range []string{"in-process", "optimistic", "I1 (confirmed", ": ok", "bench.html"} {
+	for _, want := range []string{"in-process", "optimistic", "semaphore", "I1 (confirmed", ": ok", "bench.html"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout.String())
 		}
 	}
 	rep := readReport(t, dir)
-	if !rep.I1OK || len(rep.Results) != 3*4 || strings.Join(rep.Strategies, ",") != "none,lock,optimistic" {
+	// Every registered strategy, the example one too (strategies_test.go).
+	if !rep.I1OK || len(rep.Results) != 4*4 || strings.Join(rep.Strategies, ",") != "none,lock,optimistic,semaphore" {
 		t.Errorf("report: I1 %v, %d results, strategies %v", rep.I1OK, len(rep.Results), rep.Strategies)
 	}
 	for _, r := range rep.Results {

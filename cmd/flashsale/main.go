@@ -65,6 +65,7 @@ commands:
   reconcile  compare the inventory gate with the durable stock; --fix rebuilds the gate
   sim        run the deterministic simulation (flashsale sim --help)
   bench      load-test the API per lock strategy, with ceilings and a report (flashsale bench --help)
+  strategies list the lock strategies (--names: their names alone, one per line)
 
 flags:
   --config FILE   a YAML configuration file (see configs/flashsale.yaml);
@@ -88,6 +89,12 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return usageErrorf("no command given")
 	}
 	cmd, args := args[0], args[1:]
+	if cmd == "strategies" {
+		if *topConfig != "" {
+			return usageErrorf("%s takes no --config", cmd)
+		}
+		return runStrategies(args, stdout, stderr)
+	}
 	if cmd == "sim" || cmd == "bench" {
 		if *topConfig != "" {
 			return usageErrorf("%s takes no --config", cmd)

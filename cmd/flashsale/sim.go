@@ -37,7 +37,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	products := fs.Int("products", 3, fmt.Sprintf("products on sale (1..%d)", maxSimProducts))
 	stock := fs.Int64("stock", 10, fmt.Sprintf("initial stock per product (1..%d)", maxSimStock))
 	instances := fs.Int("instances", 3, fmt.Sprintf("app instances sharing the adapters (1..%d)", maxSimInstances))
-	strategies := fs.String("strategy", "all", "none, lock, optimistic, a comma list, or all")
+	strategies := fs.String("strategy", "all", strategyNames()+", a comma list, or all")
 	faults := fs.String("faults", "all", "comma list of "+strings.Join(sim.FaultNames, ", ")+"; or all, none")
 	bug := fs.String("bug", "", "plant a known bug, to watch the simulator catch it (one of "+strings.Join(bugNames(), ", ")+")")
 	trace := fs.Bool("trace", false, "print every run's trace (use with --runs 1 to replay a seed)")
