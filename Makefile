@@ -58,7 +58,7 @@ drills: stack-up
 	echo; cat "$$table" 2>/dev/null; exit $$status
 
 test-race:
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -tags bench ./...
 
 # A quick loop for development: no race detector, fewer rapid checks.
 test-short:
@@ -84,7 +84,9 @@ lint:
 	@unformatted=$$(gofmt -l $(GOFILES)); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags bench ./cmd/flashsale
 	$(GO) tool staticcheck ./...
+	$(GO) tool staticcheck -tags bench ./cmd/flashsale
 
 fmt:
 	gofmt -w $(GOFILES)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -32,9 +33,13 @@ const (
 	CrashCompensateReleased CrashPoint = "compensate_after_release"
 )
 
-// CrashPoints lists every crash point, in the order a saga passes them
+// crashPoints lists every crash point, in the order a saga passes them
 // (derived from the saga's declaration, sagadef.go).
-var CrashPoints = crashPointsOf(purchaseSaga)
+var crashPoints = crashPointsOf(purchaseSaga)
+
+// CrashPoints returns the purchase saga's crash points (Hooks.Crash), in
+// the order a saga passes them.
+func CrashPoints() []CrashPoint { return slices.Clone(crashPoints) }
 
 // ErrCrashed is returned by a saga stopped by Hooks.Crash.
 var ErrCrashed = errors.New("simulated crash")

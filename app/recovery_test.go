@@ -15,7 +15,7 @@ import (
 // confirm committed before the crash stays sold; anything else compensates.
 func TestCrashAtEveryPoint(t *testing.T) {
 	for _, s := range app.Strategies() {
-		for _, at := range app.CrashPoints {
+		for _, at := range app.CrashPoints() {
 			t.Run(string(s)+"/"+string(at), func(t *testing.T) {
 				w := newWorld(t)
 				dying, survivor := w.app(s, "dying"), w.app(s, "survivor")

@@ -112,8 +112,8 @@ func TestCrashPointsFollowTheDeclaration(t *testing.T) {
 		app.CrashAfterReserve, app.CrashAfterCreateOrder, app.CrashAfterCharge, app.CrashInConfirmGroup, app.CrashAfterConfirm,
 		app.CrashCompensateBegun, app.CrashCompensateRefunded, app.CrashCompensateReleased,
 	}
-	if !slices.Equal(app.CrashPoints, want) {
-		t.Fatalf("crash points %v, want %v", app.CrashPoints, want)
+	if !slices.Equal(app.CrashPoints(), want) {
+		t.Fatalf("crash points %v, want %v", app.CrashPoints(), want)
 	}
 }
 

@@ -80,7 +80,7 @@ func (m *machine) Purchase(t *rapid.T) {
 	}).Draw(t, "payment")
 	crashAt := app.CrashPoint("")
 	if rapid.IntRange(0, 4).Draw(t, "crash?") == 0 {
-		crashAt = rapid.SampledFrom(app.CrashPoints).Draw(t, "crash-at")
+		crashAt = rapid.SampledFrom(app.CrashPoints()).Draw(t, "crash-at")
 	}
 	m.w.crash = func(_ domain.SagaID, p app.CrashPoint) bool { return p == crashAt }
 	defer func() { m.w.crash = nil }()

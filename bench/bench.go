@@ -57,26 +57,30 @@ const (
 
 // Scenarios lists the default scenarios, what "all" means, in the order
 // they run.
-var Scenarios = []string{ScenarioSeed, ScenarioHot, ScenarioMix, ScenarioReads}
+func Scenarios() []string {
+	return []string{ScenarioSeed, ScenarioHot, ScenarioMix, ScenarioReads}
+}
 
 // CrowdScenarios are the opt-in scenarios of "hot product at crowd speed",
 // in the order they run; they take minutes (saturate up to
 // len(SaturateRates) steps, overload two phases of OverloadDuration), so
 // "all" leaves them out.
-var CrowdScenarios = []string{ScenarioSaturate, ScenarioOverload, ScenarioSoldOut, ScenarioReadMax}
+func CrowdScenarios() []string {
+	return []string{ScenarioSaturate, ScenarioOverload, ScenarioSoldOut, ScenarioReadMax}
+}
 
 // ParseScenarios parses a comma list of scenario names from Scenarios and
 // CrowdScenarios; "all" is Scenarios, "crowd" CrowdScenarios, and they
 // may be listed with other names ("all,crowd"). The result is in run order.
 func ParseScenarios(s string) ([]string, error) {
-	known := append(slices.Clone(Scenarios), CrowdScenarios...)
+	known := append(Scenarios(), CrowdScenarios()...)
 	var want []string
 	for _, v := range strings.Split(s, ",") {
 		switch v = strings.TrimSpace(v); v {
 		case "all":
-			want = append(want, Scenarios...)
+			want = append(want, Scenarios()...)
 		case "crowd":
-			want = append(want, CrowdScenarios...)
+			want = append(want, CrowdScenarios()...)
 		default:
 			if !slices.Contains(known, v) {
 				return nil, fmt.Errorf("unknown scenario %q (want %s, all, crowd, or a comma list)", v, strings.Join(known, ", "))
@@ -198,12 +202,12 @@ func (o *Options) validate() error {
 		return errors.New("bench: no scenario")
 	}
 	for _, s := range o.Scenarios {
-		if !slices.Contains(Scenarios, s) && !slices.Contains(CrowdScenarios, s) {
+		if !slices.Contains(Scenarios(), s) && !slices.Contains(CrowdScenarios(), s) {
 			return fmt.Errorf("bench: unknown scenario %q", s)
 		}
 	}
 	if len(o.SaturateRates) == 0 {
-		o.SaturateRates = slices.Clone(DefaultSaturateRates)
+		o.SaturateRates = DefaultSaturateRates()
 	}
 	for _, r := range o.SaturateRates {
 		if r <= 0 {

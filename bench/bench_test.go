@@ -55,7 +55,7 @@ func memoryTarget(t *testing.T, s string) Target {
 }
 
 func shortOptions(targets ...Target) Options {
-	return Options{Targets: targets, Scenarios: Scenarios, TargetName: "test", Rate: 100,
+	return Options{Targets: targets, Scenarios: Scenarios(), TargetName: "test", Rate: 100,
 		Duration: 300 * time.Millisecond, Rounds: 3, AdminToken: testToken, CeilingDuration: 200 * time.Millisecond}
 }
 
@@ -73,7 +73,7 @@ func TestRunAllStrategiesWritesReport(t *testing.T) {
 	if !rep.I1OK {
 		t.Fatalf("I1 broken: %+v", rep.Results)
 	}
-	if got, want := len(rep.Results), len(Strategies())*len(Scenarios); got != want {
+	if got, want := len(rep.Results), len(Strategies())*len(Scenarios()); got != want {
 		t.Fatalf("%d results, want %d", got, want)
 	}
 	for _, r := range rep.Results {
@@ -214,7 +214,7 @@ func TestClassify(t *testing.T) {
 }
 
 func TestParseListAndOptions(t *testing.T) {
-	if got, err := ParseList("scenario", "all", Scenarios); err != nil || len(got) != 4 {
+	if got, err := ParseList("scenario", "all", Scenarios()); err != nil || len(got) != 4 {
 		t.Errorf("all: %v %v", got, err)
 	}
 	for in, want := range map[string]string{
@@ -629,7 +629,7 @@ func TestCrowdScenariosInProcess(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	o := shortOptions(memoryTarget(t, "none"))
-	o.Scenarios = CrowdScenarios
+	o.Scenarios = CrowdScenarios()
 	o.SaturateRates, o.StepDuration = []int{50, 100}, 500*time.Millisecond
 	o.OverloadDuration, o.OverloadReadRate = 300*time.Millisecond, 20
 	rep, err := Run(ctx, o)

@@ -37,7 +37,7 @@ const (
 )
 
 // DefaultSaturateRates are the saturate scenario's steps (requests/s).
-var DefaultSaturateRates = []int{250, 500, 1000, 2000, 3000, 4000, 6000, 8000}
+func DefaultSaturateRates() []int { return []int{250, 500, 1000, 2000, 3000, 4000, 6000, 8000} }
 
 // stepOf is one saturate step's measurement.
 func stepOf(rate int, a attackResult) SaturationStep {

@@ -69,7 +69,9 @@ type Faults struct {
 }
 
 // FaultNames lists the fault names ParseFaults accepts.
-var FaultNames = []string{"crash", "payment", "redis-failover", "events", "mysql-failover", "lock-pause"}
+func FaultNames() []string {
+	return []string{"crash", "payment", "redis-failover", "events", "mysql-failover", "lock-pause"}
+}
 
 // ParseFaults reads a comma-separated list of FaultNames, "all" or "none".
 func ParseFaults(s string) (Faults, error) {
@@ -92,7 +94,7 @@ func ParseFaults(s string) (Faults, error) {
 		case "lock-pause":
 			f.LockPause = true
 		default:
-			return Faults{}, fmt.Errorf("unknown fault %q (want %s, all or none)", name, strings.Join(FaultNames, ", "))
+			return Faults{}, fmt.Errorf("unknown fault %q (want %s, all or none)", name, strings.Join(FaultNames(), ", "))
 		}
 	}
 	return f, nil
@@ -102,7 +104,7 @@ func (f Faults) String() string {
 	var on []string
 	for i, v := range []bool{f.Crash, f.Payment, f.RedisFailover, f.Events, f.MySQLFailover, f.LockPause} {
 		if v {
-			on = append(on, FaultNames[i])
+			on = append(on, FaultNames()[i])
 		}
 	}
 	if len(on) == 0 {

@@ -1,3 +1,9 @@
+//go:build bench
+
+// The load tool (vegeta, go-echarts) is linked only into a flashsale built
+// with -tags bench (scripts/bench, make bench): the server carries none
+// of it. bench_off.go answers without it.
+
 package main
 
 import (
@@ -39,7 +45,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	ceilingDur := fs.Duration("ceiling-duration", 3*time.Second, "length of each ceiling measurement")
 	maxWorkers := fs.Int("max-workers", 2048, "most requests in flight at once (past it the rate cannot be held)")
 	settle := fs.Duration("settle", time.Second, "pause after a scenario's products are created (the stack's replica lag)")
-	saturateRates := fs.String("saturate-rates", joinInts(bench.DefaultSaturateRates), "saturate: the steps' arrival rates (requests/s), a comma list")
+	saturateRates := fs.String("saturate-rates", joinInts(bench.DefaultSaturateRates()), "saturate: the steps' arrival rates (requests/s), a comma list")
 	stepDuration := fs.Duration("step-duration", 5*time.Second, "saturate: length of each step")
 	saturationRate := fs.Int("saturation-rate", 0, "overload: R, the hot product's saturating rate (purchases/s); 0 takes it from saturate (run first if not listed)")
 	overloadDuration := fs.Duration("overload-duration", 30*time.Second, "overload: length of each phase (2R, then 5R)")

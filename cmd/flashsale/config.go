@@ -290,8 +290,8 @@ func applyEnv(cfg *Config, environ []string) error {
 			continue
 		}
 		if name == crashEnv {
-			if val != "" && !slices.Contains(app.CrashPoints, app.CrashPoint(val)) {
-				errs = append(errs, fmt.Errorf("%s: unknown crash point %q (want one of %v)", name, val, app.CrashPoints))
+			if val != "" && !slices.Contains(app.CrashPoints(), app.CrashPoint(val)) {
+				errs = append(errs, fmt.Errorf("%s: unknown crash point %q (want one of %v)", name, val, app.CrashPoints()))
 			}
 			cfg.crashAt = app.CrashPoint(val)
 			continue

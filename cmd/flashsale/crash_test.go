@@ -98,7 +98,7 @@ func startInstance(t *testing.T, env []string) *instance {
 // charged and compensated (I4).
 func TestCrashMatrix(t *testing.T) {
 	needServices(t)
-	for _, at := range app.CrashPoints {
+	for _, at := range app.CrashPoints() {
 		t.Run(string(at), func(t *testing.T) {
 			gateway, err := payment.NewSimulated(payment.Options{Seed: 1})
 			if err != nil {

@@ -38,7 +38,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	stock := fs.Int64("stock", 10, fmt.Sprintf("initial stock per product (1..%d)", maxSimStock))
 	instances := fs.Int("instances", 3, fmt.Sprintf("app instances sharing the adapters (1..%d)", maxSimInstances))
 	strategies := fs.String("strategy", "all", strategyNames()+", a comma list, or all")
-	faults := fs.String("faults", "all", "comma list of "+strings.Join(sim.FaultNames, ", ")+"; or all, none")
+	faults := fs.String("faults", "all", "comma list of "+strings.Join(sim.FaultNames(), ", ")+"; or all, none")
 	bug := fs.String("bug", "", "plant a known bug, to watch the simulator catch it (one of "+strings.Join(bugNames(), ", ")+")")
 	trace := fs.Bool("trace", false, "print every run's trace (use with --runs 1 to replay a seed)")
 	if help, err := parseFlags(fs, args, stdout, stderr); help || err != nil {
