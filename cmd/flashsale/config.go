@@ -109,8 +109,8 @@ type RedisConfig struct {
 type MySQLConfig struct {
 	// PrimaryDSNs are the candidates for the writable primary, in order;
 	// after a failover writes go to whichever is writable.
-	PrimaryDSNs     []string      `yaml:"primary_dsns" secret:"true"`
-	ReplicaDSNs     []string      `yaml:"replica_dsns" secret:"true"`
+	PrimaryDSNs     []string      `yaml:"primary_dsns" secret:"dsn"`
+	ReplicaDSNs     []string      `yaml:"replica_dsns" secret:"dsn"`
 	PrimaryMaxConns int           `yaml:"primary_max_conns"`
 	ReplicaMaxConns int           `yaml:"replica_max_conns"`
 	ConnMaxLifetime time.Duration `yaml:"conn_max_lifetime"`
@@ -514,33 +514,61 @@ func offIfZero[T int | time.Duration](v T) T {
 }
 
 // masked returns the configuration as YAML with secrets replaced, for logs
-// and `flashsale config`.
+// and `flashsale config`. The secrets are the fields tagged secret:
+// "true" hides the value, "dsn" the password of a user:password@... DSN.
 func (c Config) masked() string {
-	if c.Admin.Token != "" {
-		c.Admin.Token = "*****"
-	}
-	if c.HTTP.MetricsToken != "" {
-		c.HTTP.MetricsToken = "*****"
-	}
-	if c.Redis.Password != "" {
-		c.Redis.Password = "*****"
-	}
-	c.MySQL.PrimaryDSNs = maskDSNs(c.MySQL.PrimaryDSNs)
-	c.MySQL.ReplicaDSNs = maskDSNs(c.MySQL.ReplicaDSNs)
+	maskSecrets(reflect.ValueOf(&c).Elem())
 	out, _ := yaml.Marshal(c)
 	return string(out)
 }
 
-// maskDSNs hides the password of user:password@tcp(host)/db DSNs.
-func maskDSNs(dsns []string) []string {
-	out := make([]string, len(dsns))
-	for i, d := range dsns {
-		at := strings.LastIndex(d, "@")
-		colon := strings.Index(d, ":")
-		if at > 0 && colon >= 0 && colon < at {
-			d = d[:colon+1] + "*****" + d[at:]
+// maskSecrets masks the secret fields of the struct v, and of the structs
+// it holds.
+func maskSecrets(v reflect.Value) {
+	for i := range v.NumField() {
+		f, field := v.Field(i), v.Type().Field(i)
+		switch kind := field.Tag.Get("secret"); {
+		case !field.IsExported():
+		case kind != "":
+			maskField(f, kind, field.Name)
+		case f.Kind() == reflect.Struct:
+			maskSecrets(f)
 		}
-		out[i] = d
 	}
-	return out
+}
+
+// maskField masks a secret string or list of strings. A slice gets a new
+// backing array: the caller's copy of the configuration keeps its values.
+func maskField(f reflect.Value, kind, name string) {
+	mask := func(s string) string {
+		switch {
+		case s == "":
+			return s
+		case kind == "dsn":
+			return maskDSN(s)
+		}
+		return "*****"
+	}
+	switch {
+	case f.Kind() == reflect.String:
+		f.SetString(mask(f.String()))
+	case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+		out := reflect.MakeSlice(f.Type(), f.Len(), f.Len())
+		for i := range f.Len() {
+			out.Index(i).SetString(mask(f.Index(i).String()))
+		}
+		f.Set(out)
+	default:
+		panic(fmt.Sprintf("config: field %s is tagged secret but is a %s, not a string or a list of them", name, f.Type()))
+	}
+}
+
+// maskDSN hides the password of a user:password@tcp(host)/db DSN.
+func maskDSN(d string) string {
+	at := strings.LastIndex(d, "@")
+	colon := strings.Index(d, ":")
+	if at > 0 && colon >= 0 && colon < at {
+		return d[:colon+1] + "*****" + d[at:]
+	}
+	return d
 }
