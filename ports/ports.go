@@ -289,6 +289,17 @@ type EventPublisher interface {
 	Publish(ctx context.Context, events ...domain.Event) error
 }
 
+// EventTimeline is the saga timelines as a consumer of the published
+// events saw them (the Kafka consumer in production).
+type EventTimeline interface {
+	// Timeline returns the saga's events in order, once each; empty when
+	// the consumer has seen none.
+	Timeline(saga domain.SagaID) []domain.Event
+	// Source names where the events were read ("kafka"), for answers
+	// that say where a timeline comes from.
+	Source() string
+}
+
 // Outbox lists the saga events not yet published, for the relay.
 type Outbox interface {
 	// Unpublished returns up to limit events not yet marked published,

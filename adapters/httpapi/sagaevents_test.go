@@ -14,6 +14,10 @@ type fixedTimeline map[domain.SagaID][]domain.Event
 
 func (f fixedTimeline) Timeline(id domain.SagaID) []domain.Event { return f[id] }
 
+// Source: it stands for the Kafka consumer (the API's sources are kafka
+// and store).
+func (f fixedTimeline) Source() string { return "kafka" }
+
 func TestSagaEvents(t *testing.T) {
 	_, router := loadOpenAPI(t)
 	f := newFixture(t, fixtureOpts{})
@@ -52,7 +56,7 @@ func TestSagaEvents(t *testing.T) {
 	k := newFixture(t, fixtureOpts{http: &httpapi.Options{Timeline: consumer}})
 	out, code = get(k, "s-9")
 	if code != http.StatusOK || out.Source != "kafka" || len(out.Events) != 1 {
-		t.Fatalf("kafka timeline: %d %+v", code, out)
+		t.Fatalf("the consumer's timeline: %d %+v", code, out)
 	}
 	if _, code := get(k, "s-unseen"); code != http.StatusNotFound {
 		t.Fatalf("a saga the consumer has not seen: %d", code)

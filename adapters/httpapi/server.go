@@ -66,7 +66,7 @@ type Options struct {
 	MetricsToken   string
 	// Timeline, when set, serves GET /sagas/{id}/events from the event
 	// stream (a Kafka consumer); otherwise the durable store answers.
-	Timeline EventTimeline
+	Timeline ports.EventTimeline
 	// Live, when set, is served at GET /ui/stats for the live sale page
 	// (GET /ui/); nil: that route answers 404 live_stats_off.
 	Live ports.LiveStats
@@ -79,13 +79,6 @@ type Options struct {
 	// whose traceparent header does not say "sampled": set it when the
 	// sampler would record no other (tracing.sample_ratio 0).
 	TraceOnlyAsked bool
-}
-
-// EventTimeline is a saga's timeline as an event consumer saw it.
-type EventTimeline interface {
-	// Timeline returns the saga's events in order, once each; empty when
-	// the consumer has seen none.
-	Timeline(saga domain.SagaID) []domain.Event
 }
 
 // OpenAPI is the API's OpenAPI 3 document, served at /openapi.json. A test
@@ -509,7 +502,7 @@ func (s *server) sagaEvents(c *gin.Context) {
 			writeProblem(c, s.log, domain.ErrSagaNotFound)
 			return
 		}
-		c.JSON(http.StatusOK, sagaEventsResponse{SagaID: id, Source: "kafka", Events: evs})
+		c.JSON(http.StatusOK, sagaEventsResponse{SagaID: id, Source: s.opts.Timeline.Source(), Events: evs})
 		return
 	}
 	evs, err := s.app.SagaEvents(c, id)

@@ -16,7 +16,10 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/flashsale/flashsale/domain"
+	"github.com/flashsale/flashsale/ports"
 )
+
+var _ ports.EventTimeline = (*Timeline)(nil)
 
 // Defaults of TimelineOptions.
 const (
@@ -286,6 +289,9 @@ func (t *Timeline) Timeline(saga domain.SagaID) []domain.Event {
 	}
 	return slices.Clone(el.Value.(*sagaTimeline).events)
 }
+
+// Source is "kafka": the timelines are the topic's (ports.EventTimeline).
+func (t *Timeline) Source() string { return "kafka" }
 
 // Stats returns the consumer's counters.
 func (t *Timeline) Stats() TimelineStats {

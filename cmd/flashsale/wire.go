@@ -32,8 +32,12 @@ type wired struct {
 	metrics *prometheus.Metrics // nil when metrics are off
 	// live keeps this instance's figures for the live sale page (/ui/).
 	live *live.Recorder
-	// timeline is the Kafka timeline consumer, when events go to Kafka.
-	timeline *kafka.Timeline
+	// timeline is the event consumer's timelines (Kafka's), when there is
+	// one; the server runs it.
+	timeline interface {
+		ports.EventTimeline
+		Run(ctx context.Context) error
+	}
 	pingers  []ports.Pinger
 	closers  []func() error
 	// tracer is the tracer provider: the no-op one when tracing is off.
