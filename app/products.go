@@ -19,12 +19,12 @@ import (
 // gate's, not the cached details': a sale shows in both at once.
 type ProductView struct {
 	domain.Product
-	Available     int64     `json:"available"`
-	AvailableAsOf time.Time `json:"availableAsOf"`
+	Available     int64
+	AvailableAsOf time.Time
 	// AvailableStale says the gate did not answer: Stock, Available and
 	// AvailableAsOf are the last this instance read, at most
 	// Config.StaleLevelTTL old.
-	AvailableStale bool `json:"availableStale,omitempty"`
+	AvailableStale bool
 }
 
 // ReadOptions tune one product read.

@@ -32,24 +32,24 @@ const EventSchemaVersion = 1
 // re-published event always carries the same ID and consumers can drop
 // duplicates by ID alone.
 type Event struct {
-	ID        string    `json:"id"`
-	SagaID    SagaID    `json:"sagaId"`
-	Seq       int       `json:"seq"`
-	Type      EventType `json:"type"`
-	At        time.Time `json:"at"`
-	ProductID ProductID `json:"productId"`
-	OrderID   OrderID   `json:"orderId,omitempty"`
-	Qty       int64     `json:"qty"`
+	ID        string
+	SagaID    SagaID
+	Seq       int
+	Type      EventType
+	At        time.Time
+	ProductID ProductID
+	OrderID   OrderID
+	Qty       int64
 	// AmountMinor is set on payment events.
-	AmountMinor int64 `json:"amountMinor,omitempty"`
+	AmountMinor int64
 	// Reason is set on compensation events: why the saga compensated.
-	Reason string `json:"reason,omitempty"`
+	Reason string
 	// TraceParent is the W3C trace context (a traceparent header's value)
 	// of the traced request or recovery that caused the event, empty when
 	// it was not traced. It is opaque to the domain: the outbox keeps it
 	// and the relay hands it on with the event (a Kafka header), so a
 	// trace follows the sale past its commit.
-	TraceParent string `json:"traceparent,omitempty"`
+	TraceParent string
 }
 
 // EventID returns the ID of the seq-th event of saga id.

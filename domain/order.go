@@ -22,15 +22,15 @@ const (
 // Version is the optimistic-lock version of the stored row: stores bump it
 // on every write and reject a write whose version is stale (ErrConflict).
 type Order struct {
-	ID          OrderID     `json:"id"`
-	SagaID      SagaID      `json:"sagaId"`
-	ProductID   ProductID   `json:"productId"`
-	Qty         int64       `json:"qty"`
-	AmountMinor int64       `json:"amountMinor"`
-	Status      OrderStatus `json:"status"`
-	Version     int64       `json:"version"`
-	CreatedAt   time.Time   `json:"createdAt"`
-	UpdatedAt   time.Time   `json:"updatedAt"`
+	ID          OrderID
+	SagaID      SagaID
+	ProductID   ProductID
+	Qty         int64
+	AmountMinor int64
+	Status      OrderStatus
+	Version     int64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // Confirm moves a PENDING order to CONFIRMED. Confirming a confirmed order

@@ -37,12 +37,12 @@ func validateID(field, s string) error {
 // ever supplied minus everything confirmed sold. Reservations are not
 // subtracted here; the inventory gate tracks them.
 type Product struct {
-	ID         ProductID `json:"id"`
-	Name       string    `json:"name"`
-	PriceMinor int64     `json:"priceMinor"` // price in minor units (cents)
-	Stock      int64     `json:"stock"`
-	Version    int64     `json:"version"`
-	UpdatedAt  time.Time `json:"updatedAt"`
+	ID         ProductID
+	Name       string
+	PriceMinor int64 // price in minor units (cents)
+	Stock      int64
+	Version    int64
+	UpdatedAt  time.Time
 }
 
 // MaxNameLength bounds a product name.

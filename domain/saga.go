@@ -38,33 +38,33 @@ const (
 // reservation is held; before that its only effect is a reservation with a
 // deadline, which the reaper reclaims if the saga never commits.
 type Saga struct {
-	ID          SagaID     `json:"id"`
-	ProductID   ProductID  `json:"productId"`
-	Qty         int64      `json:"qty"`
-	AmountMinor int64      `json:"amountMinor"`
-	Strategy    string     `json:"strategy,omitempty"`
-	Status      SagaStatus `json:"status"`
+	ID          SagaID
+	ProductID   ProductID
+	Qty         int64
+	AmountMinor int64
+	Strategy    string
+	Status      SagaStatus
 	// Order is the saga's order; its ID is empty for a saga that was aborted
 	// before it created one (see Abort).
-	Order Order `json:"order"`
+	Order Order
 	// Charged: the gateway accepted the charge. Refunded: a refund of that
 	// charge was made. Released: the reservation was given back.
-	Charged  bool   `json:"charged"`
-	Refunded bool   `json:"refunded"`
-	Released bool   `json:"released"`
-	Reason   string `json:"reason,omitempty"`
+	Charged  bool
+	Refunded bool
+	Released bool
+	Reason   string
 	// ReservationDeadline is when the reaper may reclaim the reservation.
-	ReservationDeadline time.Time `json:"reservationDeadline"`
+	ReservationDeadline time.Time
 	// LeaseOwner runs the saga until LeaseUntil; after that any instance may
 	// claim it (Claim) and drive it to an end.
-	LeaseOwner string    `json:"leaseOwner,omitempty"`
-	LeaseUntil time.Time `json:"leaseUntil"`
-	StartedAt  time.Time `json:"startedAt"`
-	UpdatedAt  time.Time `json:"updatedAt"`
+	LeaseOwner string
+	LeaseUntil time.Time
+	StartedAt  time.Time
+	UpdatedAt  time.Time
 	// Events is the saga's whole timeline, in order.
-	Events []Event `json:"events"`
+	Events []Event
 	// Version is the optimistic-lock version of the stored record.
-	Version int64 `json:"version"`
+	Version int64
 }
 
 // StartParams are the facts known when a saga's first commit happens.

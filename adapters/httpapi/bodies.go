@@ -48,7 +48,7 @@ func (vc *viewCache) of(v app.ProductView) []byte {
 	if e, ok := vc.m.Load(v.ID); ok && e.(viewBody).v == v {
 		return e.(viewBody).body
 	}
-	body, _ := json.Marshal(v) // a view always marshals
+	body, _ := json.Marshal(productViewOf(v)) // a view always marshals
 	vc.m.Store(v.ID, viewBody{v: v, body: body})
 	return body
 }

@@ -318,7 +318,7 @@ func (s *server) listProducts(c *gin.Context) {
 		writeProblem(c, s.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"products": ps})
+	c.JSON(http.StatusOK, gin.H{"products": productsOf(ps)})
 }
 
 func (s *server) getProduct(c *gin.Context) {
@@ -371,7 +371,7 @@ func (s *server) supply(c *gin.Context) {
 		writeProblem(c, s.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, p)
+	c.JSON(http.StatusOK, productOf(p))
 }
 
 // purchaseResponse is the body of a successful purchase.
@@ -451,9 +451,9 @@ func noCache(h http.Header) bool {
 
 // orderResponse is GET /orders/:id.
 type orderResponse struct {
-	Order  domain.Order   `json:"order"`
-	Saga   sagaView       `json:"saga"`
-	Events []domain.Event `json:"events"`
+	Order  orderJSON   `json:"order"`
+	Saga   sagaView    `json:"saga"`
+	Events []eventJSON `json:"events"`
 }
 
 type sagaView struct {
@@ -474,20 +474,20 @@ func (s *server) getOrder(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusOK, orderResponse{
-		Order: saga.Order,
+		Order: orderOf(saga.Order),
 		Saga: sagaView{
 			ID: saga.ID, Status: saga.Status, Reason: saga.Reason, Strategy: saga.Strategy,
 			Charged: saga.Charged, Refunded: saga.Refunded, StartedAt: saga.StartedAt, UpdatedAt: saga.UpdatedAt,
 		},
-		Events: saga.Events,
+		Events: eventsOf(saga.Events),
 	})
 }
 
 // sagaEventsResponse is GET /sagas/:id/events.
 type sagaEventsResponse struct {
-	SagaID domain.SagaID  `json:"sagaId"`
-	Source string         `json:"source"` // "kafka" or "store"
-	Events []domain.Event `json:"events"`
+	SagaID domain.SagaID `json:"sagaId"`
+	Source string        `json:"source"` // "kafka" or "store"
+	Events []eventJSON   `json:"events"`
 }
 
 func (s *server) sagaEvents(c *gin.Context) {
@@ -502,7 +502,7 @@ func (s *server) sagaEvents(c *gin.Context) {
 			writeProblem(c, s.log, domain.ErrSagaNotFound)
 			return
 		}
-		c.JSON(http.StatusOK, sagaEventsResponse{SagaID: id, Source: s.opts.Timeline.Source(), Events: evs})
+		c.JSON(http.StatusOK, sagaEventsResponse{SagaID: id, Source: s.opts.Timeline.Source(), Events: eventsOf(evs)})
 		return
 	}
 	evs, err := s.app.SagaEvents(c, id)
@@ -510,5 +510,5 @@ func (s *server) sagaEvents(c *gin.Context) {
 		writeProblem(c, s.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, sagaEventsResponse{SagaID: id, Source: "store", Events: evs})
+	c.JSON(http.StatusOK, sagaEventsResponse{SagaID: id, Source: "store", Events: eventsOf(evs)})
 }

@@ -200,9 +200,9 @@ func toWriteRows(saga domain.SagaID, events []domain.Event) ([]writeRow, error) 
 	if len(events) == 0 {
 		return nil, nil
 	}
-	stored := make([]domain.Event, len(events))
+	stored := make([]eventJSON, len(events))
 	for i, e := range events {
-		stored[i] = storedEvent(e)
+		stored[i] = toEventJSON(storedEvent(e))
 	}
 	payload, err := json.Marshal(stored)
 	if err != nil {
@@ -214,12 +214,13 @@ func toWriteRows(saga domain.SagaID, events []domain.Event) ([]writeRow, error) 
 
 // decodeEvents reads a write's events back.
 func decodeEvents(payload []byte) ([]domain.Event, error) {
-	var es []domain.Event
-	if err := json.Unmarshal(payload, &es); err != nil {
+	var stored []eventJSON
+	if err := json.Unmarshal(payload, &stored); err != nil {
 		return nil, fmt.Errorf("decode events: %w", err)
 	}
-	for i := range es {
-		es[i] = storedEvent(es[i])
+	es := make([]domain.Event, len(stored))
+	for i, e := range stored {
+		es[i] = storedEvent(e.event())
 	}
 	return es, nil
 }

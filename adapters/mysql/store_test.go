@@ -639,7 +639,16 @@ func TestMigration00003KeepsEveryEvent(t *testing.T) {
 	}
 	published := map[string]bool{"s-1-001": true, "s-1-002": true}
 	for _, ev := range events {
-		payload, err := json.Marshal(ev)
+		// A version 2 row's payload: the event in the names it was written with.
+		legacy := map[string]any{"id": ev.ID, "sagaId": ev.SagaID, "seq": ev.Seq, "type": ev.Type, "at": ev.At,
+			"productId": ev.ProductID, "qty": ev.Qty}
+		if ev.OrderID != "" {
+			legacy["orderId"] = ev.OrderID
+		}
+		if ev.AmountMinor != 0 {
+			legacy["amountMinor"] = ev.AmountMinor
+		}
+		payload, err := json.Marshal(legacy)
 		if err != nil {
 			t.Fatal(err)
 		}

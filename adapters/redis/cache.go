@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -68,8 +67,8 @@ func (pc *ProductCache) Get(ctx context.Context, id domain.ProductID) (domain.Pr
 	case err != nil:
 		return domain.Product{}, false, translateErr(op, err)
 	}
-	var p domain.Product
-	if err := json.Unmarshal(raw, &p); err != nil || p.ID != id {
+	p, err := decodeCachedProduct(raw)
+	if err != nil || p.ID != id {
 		// Best effort: the next Set replaces it anyway.
 		_ = pc.c.Del(ctx, pc.key(id)).Err()
 		return domain.Product{}, false, nil
@@ -87,7 +86,7 @@ func (pc *ProductCache) Set(ctx context.Context, p domain.Product, ttl time.Dura
 	if err := liveContext(ctx); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	raw, err := json.Marshal(p)
+	raw, err := encodeCachedProduct(p)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
