@@ -38,8 +38,8 @@ type wired struct {
 		ports.EventTimeline
 		Run(ctx context.Context) error
 	}
-	pingers  []ports.Pinger
-	closers  []func() error
+	pingers []ports.Pinger
+	closers []func() error
 	// tracer is the tracer provider: the no-op one when tracing is off.
 	tracer *tracing.Provider
 }
