@@ -10,53 +10,6 @@ import (
 	"github.com/flashsale/flashsale/ports"
 )
 
-// Outcomes answered from memory, before a saga starts.
-const (
-	OutcomeInsufficientStock = "insufficient_stock"
-	OutcomeSaturated         = "saturated"
-)
-
-// OutcomeNames are every name Outcome gives, and the two outcomes answered
-// from memory: the values of the purchases metric's outcome label, which
-// dashboards and alerts name.
-func OutcomeNames() []string {
-	return []string{"completed", "compensated", "crashed", "invalid", "product_not_found", OutcomeInsufficientStock,
-		OutcomeSaturated, "lock_busy", "contention", "in_progress", "key_conflict", "unavailable", "error"}
-}
-
-// Outcome names how a purchase ended, for its log line and its metric.
-func Outcome(err error) string {
-	if err == nil {
-		return "completed"
-	}
-	_, compensated := errors.AsType[*CompensatedError](err) // no allocation, unlike errors.As
-	switch {
-	case compensated, errors.Is(err, domain.ErrPaymentDeclined):
-		return "compensated"
-	case errors.Is(err, ErrCrashed):
-		return "crashed"
-	case errors.Is(err, domain.ErrInvalidInput):
-		return "invalid"
-	case errors.Is(err, domain.ErrProductNotFound):
-		return "product_not_found"
-	case errors.Is(err, domain.ErrInsufficientStock):
-		return OutcomeInsufficientStock
-	case errors.Is(err, domain.ErrSaturated):
-		return OutcomeSaturated
-	case errors.Is(err, domain.ErrLockBusy):
-		return "lock_busy"
-	case errors.Is(err, domain.ErrContention), errors.Is(err, domain.ErrConflict):
-		return "contention"
-	case errors.Is(err, domain.ErrRequestInProgress):
-		return "in_progress"
-	case errors.Is(err, domain.ErrIdempotencyMismatch), errors.Is(err, domain.ErrReservationReleased):
-		return "key_conflict"
-	case errors.Is(err, domain.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		return "unavailable"
-	}
-	return "error"
-}
-
 // timed is step for a saga step or compensation: it also records the
 // call's latency and failure.
 // The call runs in a span of its own, "saga.<name>".

@@ -125,7 +125,7 @@ func (a *App) Purchase(ctx context.Context, req domain.PurchaseRequest, idempote
 func (a *App) Buy(ctx context.Context, req domain.PurchaseRequest, idempotencyKey string) (r Receipt, err error) {
 	ctx, span := a.span(ctx, "purchase")
 	defer func() {
-		outcome := Outcome(err)
+		outcome := Classify(err).Label()
 		if span.IsRecording() {
 			span.SetAttributes(attribute.String("flashsale.product_id", string(req.ProductID)),
 				attribute.Int64("flashsale.qty", req.Qty), attribute.String("flashsale.outcome", outcome))
@@ -160,12 +160,12 @@ func (a *App) Buy(ctx context.Context, req domain.PurchaseRequest, idempotencyKe
 	known := asked && a.gateKnows(ctx, req.ProductID, id)
 	if soldOut && !known {
 		a.metrics.Add(ports.CounterSoldOutFromMemory, 1)
-		a.metrics.PurchaseEnded(string(a.cfg.Strategy), OutcomeInsufficientStock, 0)
+		a.metrics.PurchaseEnded(string(a.cfg.Strategy), OutcomeInsufficientStock.Label(), 0)
 		return Receipt{}, fmt.Errorf("purchase %s: sold out: %w", req.ProductID, domain.ErrInsufficientStock)
 	}
 	if !a.adm.enter(req.ProductID) {
 		a.metrics.Add(ports.CounterSaturated, 1)
-		a.metrics.PurchaseEnded(string(a.cfg.Strategy), OutcomeSaturated, 0)
+		a.metrics.PurchaseEnded(string(a.cfg.Strategy), OutcomeSaturated.Label(), 0)
 		return Receipt{}, fmt.Errorf("purchase %s: %w", req.ProductID, domain.ErrSaturated)
 	}
 	defer a.adm.exit(req.ProductID)
@@ -176,13 +176,14 @@ func (a *App) Buy(ctx context.Context, req domain.PurchaseRequest, idempotencyKe
 	ctx = a.withLogAttrs(ctx, slog.String("saga_id", string(id)))
 	start := a.now()
 	r, err = a.purchase(ctx, id, req, began, idempotencyKey != "", asked, known)
-	outcome := Outcome(err)
+	o := Classify(err)
+	outcome := o.Label()
 	a.metrics.PurchaseEnded(string(a.cfg.Strategy), outcome, a.now().Sub(start))
-	if outcome == "lock_busy" {
+	if o == OutcomeLockBusy {
 		a.metrics.Add(ports.CounterLockBusy, 1)
 	}
 	level := slog.LevelInfo
-	if outcome == "unavailable" || outcome == "error" {
+	if o == OutcomeUnavailable || outcome == "error" {
 		level = slog.LevelWarn
 	}
 	if !a.log.Enabled(ctx, level) {

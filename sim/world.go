@@ -620,12 +620,12 @@ func (w *world) decidePayment(domain.SagaID) payment.Outcome {
 	return payment.Approve
 }
 
-// outcome records a buyer's answer, classified once by app.Outcome, and
+// outcome records a buyer's answer, classified once by app.Classify, and
 // retries a keyed buyer told to.
 func (w *world) outcome(b buyer, s *domain.Saga, err error, latency time.Duration) {
-	outcome := app.Outcome(err)
+	outcome := app.Classify(err)
 	switch outcome {
-	case "completed":
+	case app.OutcomeCompleted:
 		w.res.Completed++
 		w.res.latencies = append(w.res.latencies, latency)
 		w.acked[s.ID] = true
@@ -641,26 +641,24 @@ func (w *world) outcome(b buyer, s *domain.Saga, err error, latency time.Duratio
 			}
 			w.keyOrders[b.key][s.Order.ID] = true
 		}
-	case "compensated":
+	case app.OutcomeCompensated, app.OutcomePaymentDeclined:
 		// A decline whose compensation is still pending is final for the
 		// buyer too: recovery finishes undoing it.
 		w.res.Compensated++
-	case "insufficient_stock":
+	case app.OutcomeInsufficientStock:
 		w.res.Insufficient++
-	case "lock_busy":
+	case app.OutcomeLockBusy:
 		w.res.LockBusy++
-	case "contention":
+	case app.OutcomeContention:
 		w.res.Contention++
-	case "unavailable", "in_progress", "key_conflict", app.OutcomeSaturated:
+	case app.OutcomeUnavailable, app.OutcomeInProgress, app.OutcomeKeyReused, app.OutcomeAbandoned, app.OutcomeSaturated:
 		w.res.Unavailable++
 	default: // invalid input, an unknown product, an unclassified error: the buyers never send those
 		w.fail("api", "buyer %d got an unexpected %s: %v", b.n, outcome, err)
 		return
 	}
 	w.res.Sagas++
-	retry := outcome == "lock_busy" || outcome == "contention" || outcome == "unavailable" || outcome == "in_progress" ||
-		outcome == app.OutcomeSaturated
-	if b.key != "" && retry && b.tries < 2 {
+	if b.key != "" && outcome.Retry() && b.tries < 2 {
 		b.tries++
 		w.spawnBuyer(b)
 	}

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -56,56 +55,54 @@ func problemFor(err error) Problem {
 		return re.p
 	}
 	var p Problem
-	var ve *domain.ValidationError
-	var ce *app.CompensatedError
-	switch {
-	case errors.As(err, &ce) && !errors.Is(err, domain.ErrPaymentDeclined):
+	ce, compensated := errors.AsType[*app.CompensatedError](err)
+	o := app.Classify(err)
+	switch o {
+	case app.OutcomeCompensated:
 		// Final, not "retry": with an Idempotency-Key the same key always
 		// answers from this compensated saga, so a retry must use a new one.
 		p = newProblem(http.StatusConflict, "purchase_compensated",
 			"the purchase could not complete ("+ce.Saga.Reason+"); it was undone: any charge was refunded and the stock released; send a new request")
-		p.SagaID = ce.Saga.ID
-		return p
-	case errors.As(err, &ve):
-		p = newProblem(http.StatusBadRequest, "invalid_request", ve.Error())
-	case errors.Is(err, domain.ErrInvalidInput):
-		p = newProblem(http.StatusBadRequest, "invalid_request", err.Error())
-	case errors.Is(err, domain.ErrProductNotFound):
+	case app.OutcomeInvalid:
+		detail := err.Error()
+		if ve, ok := errors.AsType[*domain.ValidationError](err); ok {
+			detail = ve.Error()
+		}
+		p = newProblem(http.StatusBadRequest, "invalid_request", detail)
+	case app.OutcomeProductNotFound:
 		p = newProblem(http.StatusNotFound, "product_not_found", "no product has this ID")
-	case errors.Is(err, domain.ErrSagaNotFound):
+	case app.OutcomeSagaNotFound:
 		p = newProblem(http.StatusNotFound, "saga_not_found", "no saga has this ID (or no event of it was consumed yet)")
-	case errors.Is(err, domain.ErrOrderNotFound):
+	case app.OutcomeOrderNotFound:
 		p = newProblem(http.StatusNotFound, "order_not_found", "no order has this ID")
-	case errors.Is(err, domain.ErrLockBusy):
+	case app.OutcomeLockBusy:
 		p = newProblem(http.StatusConflict, "lock_busy", "the product is being processed by another purchase; retry")
-		p.retryAfter = 1
-	case errors.Is(err, domain.ErrContention), errors.Is(err, domain.ErrConflict):
+	case app.OutcomeContention:
 		p = newProblem(http.StatusConflict, "contention", "too many concurrent purchases of this product; retry")
-		p.retryAfter = 1
-	case errors.Is(err, domain.ErrInsufficientStock):
+	case app.OutcomeInsufficientStock:
 		p = newProblem(http.StatusConflict, "insufficient_stock", "not enough stock left for this quantity")
-	case errors.Is(err, domain.ErrRequestInProgress):
+	case app.OutcomeInProgress:
 		p = newProblem(http.StatusConflict, "request_in_progress", "a request with this Idempotency-Key is still being processed; retry")
-		p.retryAfter = 1
-	case errors.Is(err, domain.ErrIdempotencyMismatch):
+	case app.OutcomeKeyReused:
 		p = newProblem(http.StatusUnprocessableEntity, "idempotency_key_reused", "this Idempotency-Key was used with a different request")
-	case errors.Is(err, domain.ErrReservationReleased):
+	case app.OutcomeAbandoned:
 		p = newProblem(http.StatusConflict, "purchase_abandoned", "the purchase for this Idempotency-Key was abandoned and its stock released; send a new key")
-	case errors.Is(err, domain.ErrPaymentDeclined):
+	case app.OutcomePaymentDeclined:
 		p = newProblem(http.StatusPaymentRequired, "payment_declined", "the payment was declined; nothing was charged and the stock was released")
-	case errors.Is(err, domain.ErrSaturated):
+	case app.OutcomeSaturated:
 		p = newProblem(http.StatusServiceUnavailable, "product_saturated", "this instance admits no more purchases of this product right now (as many in flight as it admits, or its in-memory store full); nothing was done; retry")
-		p.retryAfter = 1
-	case errors.Is(err, domain.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case app.OutcomeUnavailable:
 		p = newProblem(http.StatusServiceUnavailable, "unavailable", "a dependency is unavailable; retry")
 		if dep, ok := ports.UnavailableDependency(err); ok {
 			p.Detail, p.Dependency = "the "+string(dep)+" is unavailable; retry", dep
 		}
-		p.retryAfter = 1
-	default:
+	default: // completed is no problem; crashed and errors are this service's
 		p = newProblem(http.StatusInternalServerError, "internal", "internal error")
 	}
-	if ce != nil {
+	if o.Retry() {
+		p.retryAfter = 1
+	}
+	if compensated {
 		p.SagaID = ce.Saga.ID
 	}
 	return p

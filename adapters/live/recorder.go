@@ -38,8 +38,8 @@ const (
 	nBuckets = 100
 )
 
-// The outcomes the saga totals count: names app.Outcome gives (a test
-// holds them to app.OutcomeNames).
+// The outcomes the saga totals count: labels of app.Classify's outcomes (a test
+// holds them to app.OutcomeLabels).
 const (
 	outcomeCompleted   = "completed"
 	outcomeCrashed     = "crashed"

@@ -60,7 +60,7 @@ func TestPurchasesPerSecondByOutcome(t *testing.T) {
 	for range 3 {
 		r.PurchaseEnded("none", "completed", time.Millisecond)
 	}
-	r.PurchaseEnded("none", app.OutcomeInsufficientStock, 0)
+	r.PurchaseEnded("none", app.OutcomeInsufficientStock.Label(), 0)
 	c.advance(time.Second)
 	r.PurchaseEnded("lock", "completed", time.Millisecond)
 	r.PurchaseEnded("lock", "completed", time.Millisecond)
@@ -81,10 +81,10 @@ func TestPurchasesPerSecondByOutcome(t *testing.T) {
 	if got := tail(s.PerSecond["completed"], 3); !slices.Equal(got, []int64{0, 3, 2}) {
 		t.Errorf("completed in the last three complete seconds = %v, want [0 3 2]", got)
 	}
-	if got := tail(s.PerSecond[app.OutcomeInsufficientStock], 2); !slices.Equal(got, []int64{1, 0}) {
+	if got := tail(s.PerSecond[app.OutcomeInsufficientStock.Label()], 2); !slices.Equal(got, []int64{1, 0}) {
 		t.Errorf("insufficient_stock in the last two seconds = %v, want [1 0]", got)
 	}
-	if s.Totals["completed"] != 6 || s.Totals[app.OutcomeInsufficientStock] != 1 {
+	if s.Totals["completed"] != 6 || s.Totals[app.OutcomeInsufficientStock.Label()] != 1 {
 		t.Errorf("totals = %v, want completed 6, insufficient_stock 1", s.Totals)
 	}
 
@@ -218,12 +218,12 @@ func TestSagaTotals(t *testing.T) {
 	}
 }
 
-// The saga totals count outcomes by the names app.Outcome gives: a
+// The saga totals count outcomes by the labels of app.Classify's outcomes: a
 // renamed outcome would leave a total at zero.
 func TestSagaTotalsNameAppOutcomes(t *testing.T) {
 	for _, name := range []string{"completed", "crashed", "unavailable"} {
-		if !slices.Contains(app.OutcomeNames(), name) {
-			t.Errorf("the recorder totals outcome %q, which app.Outcome never gives", name)
+		if !slices.Contains(app.OutcomeLabels(), name) {
+			t.Errorf("the recorder totals outcome %q, which no outcome of app.Classify has", name)
 		}
 	}
 }

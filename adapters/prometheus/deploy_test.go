@@ -357,9 +357,9 @@ func checkExpr(t reporter, where, expr string, exported scraped, preCreated map[
 var preCreated = map[string]string{"flashsale_events_total": "kind"}
 
 // knownValues are the values some labels can take, from their source: a
-// purchase's outcome is one of app.OutcomeNames (renaming one must not
+// purchase's outcome is one of app.OutcomeLabels (renaming one must not
 // silence an alert that names it).
-var knownValues = map[string][]string{"outcome": app.OutcomeNames()}
+var knownValues = map[string][]string{"outcome": app.OutcomeLabels()}
 
 // panel is a Grafana panel, or a row holding panels.
 type panel struct {
