@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,4 +149,13 @@ func readReport(t *testing.T, dir string) bench.Report {
 		t.Fatal(err)
 	}
 	return rep
+}
+
+// TestBenchHelpIsNotAnError: built with the load tool, bench -h prints its
+// usage and succeeds.
+func TestBenchHelpIsNotAnError(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"bench", "-h"}, nil, &out, io.Discard); err != nil || !strings.Contains(out.String(), "-target") {
+		t.Fatalf("bench -h: %v\n%s", err, out.String())
+	}
 }

@@ -64,7 +64,8 @@ commands:
   migrate    apply the MySQL schema migrations (adapters.store: mysql)
   reconcile  compare the inventory gate with the durable stock; --fix rebuilds the gate
   sim        run the deterministic simulation (flashsale sim --help)
-  bench      load-test the API per lock strategy, with ceilings and a report (flashsale bench --help)
+  bench      load-test the API per lock strategy, with ceilings and a report (flashsale bench --help;
+             only in a flashsale built with -tags bench, as make bench builds it)
   strategies list the lock strategies (--names: their names alone, one per line)
 
 flags:

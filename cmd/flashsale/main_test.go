@@ -117,7 +117,7 @@ func TestTokensOfTheRightShapeAreAccepted(t *testing.T) {
 // TestHelpIsNotAnError: asking a command for help prints its usage on
 // stdout and succeeds (exit 0).
 func TestHelpIsNotAnError(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"serve", "--help"}, {"config", "-h"}, {"reconcile", "--help"}, {"sim", "--help"}, {"bench", "-h"}} {
+	for _, args := range [][]string{{"--help"}, {"-h"}, {"help"}, {"serve", "--help"}, {"config", "-h"}, {"reconcile", "--help"}, {"sim", "--help"}, {"strategies", "-h"}} {
 		var out, errOut bytes.Buffer
 		if err := run(context.Background(), args, nil, &out, &errOut); err != nil {
 			t.Errorf("%v: %v (stderr %q)", args, err, errOut.String())
