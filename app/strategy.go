@@ -115,13 +115,21 @@ func Strategies() []Strategy {
 
 // ParseStrategy validates a strategy name.
 func ParseStrategy(s string) (Strategy, error) {
-	registry.mu.RLock()
-	_, ok := registry.defs[Strategy(s)]
-	registry.mu.RUnlock()
-	if !ok {
-		return "", fmt.Errorf("unknown lock strategy %q (want one of %s)", s, strategyList())
+	if _, err := strategyDef(Strategy(s)); err != nil {
+		return "", err
 	}
 	return Strategy(s), nil
+}
+
+// strategyDef returns the registered strategy s.
+func strategyDef(s Strategy) (StrategyDef, error) {
+	registry.mu.RLock()
+	def, ok := registry.defs[s]
+	registry.mu.RUnlock()
+	if !ok {
+		return StrategyDef{}, fmt.Errorf("unknown lock strategy %q (want one of %s)", s, strategyList())
+	}
+	return def, nil
 }
 
 func strategyList() string {
@@ -134,11 +142,9 @@ func strategyList() string {
 }
 
 func newStrategy(s Strategy, p StrategyPorts) (Guard, Reserver, error) {
-	registry.mu.RLock()
-	def, ok := registry.defs[s]
-	registry.mu.RUnlock()
-	if !ok {
-		return nil, nil, fmt.Errorf("unknown lock strategy %q (want one of %s)", s, strategyList())
+	def, err := strategyDef(s)
+	if err != nil {
+		return nil, nil, err
 	}
 	g, r, err := def.New(p)
 	if err != nil {

@@ -579,15 +579,16 @@ func (s *Store) Saga(ctx context.Context, id domain.SagaID) (*domain.Saga, error
 	if err := contextErr(ctx); err != nil {
 		return nil, fmt.Errorf("saga %s: %w", id, err)
 	}
-	now := s.clock.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.forgetDueLocked(now)
-	rec, ok := s.sagas[id]
-	if !ok {
+	var out *domain.Saga
+	s.View(id, func(saga *domain.Saga) {
+		if saga != nil {
+			out = saga.Clone()
+		}
+	})
+	if out == nil {
 		return nil, fmt.Errorf("saga %s: %w", id, domain.ErrSagaNotFound)
 	}
-	return rec.saga.Clone(), nil
+	return out, nil
 }
 
 // Stale implements ports.SagaStore; ties in lease are ordered by saga ID.
@@ -681,7 +682,7 @@ func (s *Store) View(id domain.SagaID, fn func(*domain.Saga)) {
 	now := s.clock.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.forgetDueLocked(now) // as Saga does, so both see the same records
+	s.forgetDueLocked(now)
 	var saga *domain.Saga
 	if rec, ok := s.sagas[id]; ok {
 		saga = rec.saga
